@@ -1,0 +1,34 @@
+"""The ``nokoding`` command line: a thin layer over the public Python API.
+
+Each command group lives in its own module and registers itself on :data:`app`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from nokoding.cli import (
+    bench_cmd,
+    codebook_cmd,
+    corpus_cmd,
+    evaluate_cmd,
+    segment_cmd,
+    tag_cmd,
+    train_cmd,
+)
+
+app = typer.Typer(
+    name="nokoding",
+    help="Suggest codebook codes and sentiment for interview transcripts (offline).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (segment_cmd, tag_cmd, train_cmd, evaluate_cmd, bench_cmd, codebook_cmd, corpus_cmd):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

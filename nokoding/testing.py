@@ -1,0 +1,132 @@
+"""Tiny randomly initialised encoders for tests and examples (no download, seconds to build).
+
+Two shapes mirror the two backbones nokoding supports:
+
+* ``"wordpiece"`` — a cased BERT WordPiece tokenizer with ``[CLS]``/``[SEP]``/``[PAD]``/
+  ``[UNK]``/``[MASK]``, shaped like NB-BERT's (``NbAiLab/nb-bert-base``);
+* ``"unigram"`` — a SentencePiece-style Unigram tokenizer with ``<s>``/``<pad>``/``</s>``/
+  ``<unk>`` at ids 0–3 and a Metaspace pre-tokenizer, shaped like multilingual-e5-small's
+  (XLM-R vocabulary).
+
+Both are trained on a small built-in Norwegian sample and saved, with a randomly
+initialised ``transformers.BertModel``, as an ordinary Hugging Face directory that
+``AutoModel``/``AutoTokenizer.from_pretrained`` load offline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["NORWEGIAN_SAMPLE", "make_tiny_encoder"]
+
+#: Sentences written for these tests (bokmål), enough to train a small tokenizer.
+NORWEGIAN_SAMPLE: tuple[str, ...] = (
+    "Vi blir målt på antall oppfølgingsvedtak hver måned, og det tar tid fra brukerne.",
+    "Lederen min gir meg handlingsrom til å prioritere de brukerne som trenger mest hjelp.",
+    "Måltallene kommer ovenfra, og vi har lite å si om hvordan de blir satt.",
+    "Jeg har fått kurs i motiverende intervju, så kompetansen min har økt.",
+    "Det er for lite ressurser på kontoret til å følge opp alle tett nok.",
+    "Politikerne vet ikke hvordan arbeidshverdagen vår ser ut.",
+    "Regelverket er komplisert, f.eks. når det gjelder arbeidsavklaringspenger.",
+    "Tillit mellom leder og ansatte er viktig for at vi skal trives.",
+    "Brukermedvirkning betyr at brukeren er med og bestemmer tiltakene sine.",
+    "Vi har dialog med brukerne om hva som er realistisk, og det fungerer godt.",
+    "Egne mål for kontoret gjør at vi ser hva vi faktisk får til.",
+    "Det blir mye rapportering, og kvaliteten i samtalene blir ikke målt.",
+    "Æ, ø og å må tokeniseres riktig: blåbærsyltetøy, øl og ærfugl.",
+    "Hun sa at hun ikke hadde tid til å sette seg inn i nye tiltak.",
+    "Toppledelsen følger tett med på resultatene hvert kvartal.",
+    "Medarbeiderne ønsker mer faglig utvikling og mindre detaljstyring.",
+)
+
+_WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_UNIGRAM_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def make_tiny_encoder(
+    path: str | os.PathLike[str],
+    kind: Literal["wordpiece", "unigram"] = "wordpiece",
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    max_position_embeddings: int = 128,
+    vocab_size: int = 400,
+    seed: int = 0,
+) -> Path:
+    """Build and save a tiny random BERT encoder with a tokenizer of the given ``kind``.
+
+    Args:
+        path: folder to write (created); holds ``config.json``, ``model.safetensors``,
+            ``tokenizer.json`` and ``tokenizer_config.json``.
+        kind: ``"wordpiece"`` (NB-BERT-like) or ``"unigram"`` (E5/XLM-R-like).
+        hidden_size, num_layers, num_heads, intermediate_size: encoder shape.
+        max_position_embeddings: the encoder window in tokens (small values let tests
+            exercise long-text handling cheaply).
+        vocab_size: target vocabulary size of the trained tokenizer.
+        seed: seeds the weight initialisation (same seed → identical weights).
+
+    Returns:
+        The folder path.
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_WORDPIECE_SPECIALS)
+        tok.train_from_iterator(list(NORWEGIAN_SAMPLE), trainer=trainer)
+        cls_tok, sep_tok, pad_tok, unk_tok, mask_tok = "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"
+    elif kind == "unigram":
+        tok = Tokenizer(models.Unigram())
+        tok.normalizer = normalizers.NFKC()
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=_UNIGRAM_SPECIALS, unk_token="<unk>"
+        )
+        tok.train_from_iterator(list(NORWEGIAN_SAMPLE), trainer=trainer)
+        cls_tok, sep_tok, pad_tok, unk_tok, mask_tok = "<s>", "</s>", "<pad>", "<unk>", "<mask>"
+    else:
+        raise ValueError(f"unknown tiny tokenizer kind {kind!r}; use 'wordpiece' or 'unigram'")
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls_tok} $A {sep_tok}",
+        pair=f"{cls_tok} $A {sep_tok} $B:1 {sep_tok}:1",
+        special_tokens=[(cls_tok, tok.token_to_id(cls_tok)), (sep_tok, tok.token_to_id(sep_tok))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        cls_token=cls_tok,
+        sep_token=sep_tok,
+        pad_token=pad_tok,
+        unk_token=unk_tok,
+        mask_token=mask_tok,
+        model_max_length=max_position_embeddings,
+    )
+    fast.save_pretrained(path)
+
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=tok.token_to_id(pad_tok),
+    )
+    torch.manual_seed(seed)
+    model = BertModel(config, add_pooling_layer=False)
+    model.save_pretrained(path)
+    return path
