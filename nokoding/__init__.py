@@ -35,6 +35,8 @@ _LAZY: dict[str, str] = {
     "CodingModel": "nokoding.model:CodingModel",
     "train": "nokoding.train:train",
     "resolve_backbone": "nokoding.backbones:resolve_backbone",
+    "load_coded_data": "nokoding.coded:load_coded_data",
+    "validate_coded": "nokoding.coded:validate",
 }
 
 __all__ = ["__version__", "corpora", *_LAZY]

@@ -15,6 +15,7 @@ from nokoding.cli import (
     segment_cmd,
     tag_cmd,
     train_cmd,
+    validate_cmd,
 )
 
 app = typer.Typer(
@@ -25,7 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (segment_cmd, tag_cmd, train_cmd, evaluate_cmd, bench_cmd, codebook_cmd, corpus_cmd):
+for _module in (segment_cmd, tag_cmd, train_cmd, evaluate_cmd, bench_cmd, codebook_cmd, corpus_cmd,
+                validate_cmd):
     _module.register(app)
 
 
