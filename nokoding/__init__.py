@@ -35,6 +35,12 @@ _LAZY: dict[str, str] = {
     "CodingModel": "nokoding.model:CodingModel",
     "train": "nokoding.train:train",
     "resolve_backbone": "nokoding.backbones:resolve_backbone",
+    "tag": "nokoding.tag:tag",
+    "TagSummary": "nokoding.tag:TagSummary",
+    "read_qdpx": "nokoding.export.qdpx:read_qdpx",
+    "write_qdpx": "nokoding.export.qdpx:write_qdpx",
+    "read_qdc": "nokoding.export.qdc:read_qdc",
+    "write_qdc": "nokoding.export.qdc:write_qdc",
     "load_coded_data": "nokoding.coded:load_coded_data",
     "validate_coded": "nokoding.coded:validate",
 }

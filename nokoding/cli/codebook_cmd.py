@@ -1,10 +1,67 @@
-"""`nokoding codebook` (placeholder: registers nothing until its module lands)."""
+"""`nokoding codebook`: exchange codebooks with QDA tools as REFI-QDA ``.qdc`` files."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to ``app``."""
-    return None
+    """Add the ``codebook`` command group (``export``, ``import``) to ``app``."""
+    group = typer.Typer(help="Export a codebook to, or import one from, a REFI-QDA .qdc file.",
+                        no_args_is_help=True)
+
+    @group.command("export")
+    def export_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="The .qdc file to write.", show_default=False),
+        corpus: str | None = typer.Option(None, "--corpus", help="Corpus name or folder [default: thesis_mrs]."),
+        codebook: Path | None = typer.Option(None, "--codebook", help="A codebook.yaml file."),
+        fmt: str = typer.Option("qdc", "--format", "-f", help="Output format (qdc)."),
+    ) -> None:
+        """Write a corpus's codebook (or a codebook.yaml) as a REFI-QDA codebook (.qdc)."""
+        from nokoding import corpora
+        from nokoding.codebook import CodebookError
+        from nokoding.export.qdc import write_qdc
+
+        if fmt.lower() != "qdc":
+            typer.echo(f"error: unknown format {fmt!r}; only qdc is supported", err=True)
+            raise typer.Exit(2)
+        if corpus is not None and codebook is not None:
+            typer.echo("error: give --corpus or --codebook, not both", err=True)
+            raise typer.Exit(2)
+        try:
+            book = corpora.load_codebook(codebook if codebook is not None else corpus or "thesis_mrs")
+        except (corpora.CorpusError, CodebookError, FileNotFoundError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        write_qdc(book, out)
+        typer.echo(f"wrote {out}: {len(book.categories)} categories, {len(book)} codes")
+
+    @group.command("import")
+    def import_cmd(
+        source: Path = typer.Argument(..., help="The .qdc file (REFI-QDA 1.0 or ATLAS.ti 0:4).",
+                                      show_default=False),
+        out: Path = typer.Option(..., "--out", "-o", help="The codebook.yaml to write.", show_default=False),
+        name: str | None = typer.Option(None, "--name", help="Codebook name [default: the file name]."),
+        like: str | None = typer.Option(
+            None, "--like", help="Corpus or codebook.yaml whose ids to keep for codes with the same names."),
+    ) -> None:
+        """Read a REFI-QDA codebook (.qdc) into a nokoding codebook.yaml.
+
+        Top-level codes become categories and their children codes; flat code lists go under
+        their code group (set) or one 'Uncategorised' category.
+        """
+        from nokoding import corpora
+        from nokoding.export.qdc import read_qdc
+
+        try:
+            reference = corpora.load_codebook(like) if like else None
+            book = read_qdc(source, name=name, like=reference)
+        except (FileNotFoundError, ValueError) as err:  # CodebookError, UnsafeInputError, XmlFormatError
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        book.to_yaml(out)
+        typer.echo(f"wrote {out}: {len(book.categories)} categories, {len(book)} codes")
+
+    app.add_typer(group, name="codebook")

@@ -1,0 +1,618 @@
+"""Batch tagging: read transcripts, segment them, suggest codes, write CSV / JSON Lines / REFI-QDA.
+
+:func:`tag` is what ``nokoding tag`` runs. For every input transcript it reads the document
+(:func:`nokoding.ingest.read`), cuts it into segments (:func:`nokoding.segment.segment`),
+keeps the segments to be coded (informant turns, and turns whose role is unknown), asks the
+suggester for codes and sentiment, and finally writes the run's outputs.
+
+Output layout (``out_dir``)::
+
+    segments.csv       one row per coded segment, all documents (see nokoding.export.tabular)
+    segments.jsonl     the same rows as JSON Lines, with full probability distributions
+    project.qdpx       one REFI-QDA project with every document and the suggested codings
+    summary.json       the run's summary: documents, segments, failures, output checks
+    .nokoding/         resume state: manifest.json, codebook.yaml, documents/<key>.json
+
+One *combined* file per format, not one per document: a researcher filters the ``document``
+column in a spreadsheet, and imports one project into the QDA tool. The per-document
+results live in ``.nokoding/documents/`` and the combined files are rebuilt from them at the
+end of every run, so they always hold exactly the documents of the current command.
+
+Resume: after each document its result is stored and the manifest updated (both atomically).
+A rerun skips a document whose input bytes (SHA-256), model, ``top_k`` and coded roles match
+the manifest; ``force=True`` redoes everything. An interrupted run loses at most the document
+in progress. Inputs are only ever read.
+
+Checks: after writing, every output is read back and each coded segment of every readable
+document must appear exactly once (CSV, JSON Lines), and every accepted coding exactly once
+at the segment's positions (REFI-QDA); the result is in :attr:`TagSummary.checks`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nokoding.atomic import atomic_write_text
+from nokoding.codebook import Codebook
+from nokoding.document import Document, Segment
+from nokoding.export.tagged import TaggedDocument, accepted_codes
+from nokoding.suggestions import Suggestion
+
+__all__ = [
+    "FORMATS",
+    "InputFailure",
+    "OutputCheck",
+    "Suggester",
+    "TRANSCRIPT_SUFFIXES",
+    "TagSummary",
+    "expand_inputs",
+    "tag",
+]
+
+#: A suggester maps a document's segments to one suggestion each (same order).
+Suggester = Callable[[Sequence[Segment]], list[Suggestion]]
+#: Output formats and their file names in ``out_dir``.
+FORMATS: dict[str, str] = {"csv": "segments.csv", "jsonl": "segments.jsonl", "qdpx": "project.qdpx"}
+#: File endings picked up when a folder or glob is given (explicit files are always tried);
+#: :data:`nokoding.ingest.EXTENSIONS` is used instead when installed.
+TRANSCRIPT_SUFFIXES: tuple[str, ...] = (".txt", ".docx", ".vtt", ".srt")
+#: Roles whose segments are coded (interviewer turns only give context).
+DEFAULT_ROLES: tuple[str, ...] = ("informant", "unknown")
+STATE_DIR = ".nokoding"
+_MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputFailure:
+    """An input that could not be tagged: the path as given or found, and why."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """Read-back check of one output file.
+
+    Attributes:
+        format: ``"csv"``, ``"jsonl"`` or ``"qdpx"``.
+        path: the file checked.
+        expected: rows (CSV, JSON Lines: segments; REFI-QDA: codings) that must be there.
+        found: rows found in the file.
+        missing: expected rows not found.
+        duplicated: rows found more than once (counted once per extra copy).
+        unexpected: rows found that were not expected (or whose text/positions differ).
+    """
+
+    format: str
+    path: Path
+    expected: int
+    found: int
+    missing: int = 0
+    duplicated: int = 0
+    unexpected: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == self.duplicated == self.unexpected == 0 and self.expected == self.found
+
+
+@dataclass
+class TagSummary:
+    """What a :func:`tag` run did.
+
+    Attributes:
+        inputs: transcript files found (after expanding folders and globs).
+        tagged: document ids tagged in this run.
+        resumed: document ids taken from a previous run's results.
+        failures: inputs that failed (not found, unreadable, suggester error); the others
+            were tagged.
+        segments: coded segments written (each output has this many rows; REFI-QDA has
+            one selection per accepted coding instead).
+        codings: codings written to the REFI-QDA project (0 without ``qdpx``).
+        outputs: format → file written.
+        checks: read-back checks of the outputs.
+        warnings: notes (documents without coded segments, reader warnings).
+        seconds: wall-clock time of the run.
+    """
+
+    inputs: int = 0
+    tagged: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    failures: list[InputFailure] = field(default_factory=list)
+    segments: int = 0
+    codings: int = 0
+    outputs: dict[str, Path] = field(default_factory=dict)
+    checks: list[OutputCheck] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """No failed input and every output check passed."""
+        return not self.failures and all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when :attr:`ok`, else 1 (what ``nokoding tag`` exits with)."""
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "inputs": self.inputs,
+            "documents": len(self.tagged) + len(self.resumed),
+            "tagged": self.tagged,
+            "resumed": self.resumed,
+            "failures": [dataclasses.asdict(f) for f in self.failures],
+            "segments": self.segments,
+            "codings": self.codings,
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+            "checks": [{**dataclasses.asdict(c), "path": str(c.path), "ok": c.ok} for c in self.checks],
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def lines(self) -> list[str]:
+        """A human-readable report, one line per item."""
+        docs = len(self.tagged) + len(self.resumed)
+        out = [
+            f"documents: {docs} of {self.inputs} input file(s) ({len(self.tagged)} tagged, "
+            f"{len(self.resumed)} resumed), {len(self.failures)} failed",
+            f"segments: {self.segments} coded segment(s), {self.codings} REFI-QDA coding(s)",
+            f"time: {self.seconds:.1f} s",
+        ]
+        for fmt, path in self.outputs.items():
+            out.append(f"wrote {fmt}: {path}")
+        for c in self.checks:
+            state = "ok" if c.ok else "FAILED"
+            out.append(
+                f"check {c.format}: {state} — {c.found} of {c.expected} expected row(s)"
+                + ("" if c.ok else f"; missing {c.missing}, duplicated {c.duplicated}, unexpected {c.unexpected}")
+            )
+        out += [f"warning: {w}" for w in self.warnings]
+        out += [f"failed: {f.path}: {f.error}" for f in self.failures]
+        return out
+
+
+# ----------------------------------------------------------------------------- inputs
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    suffixes: Sequence[str] = TRANSCRIPT_SUFFIXES,
+    exclude: Path | None = None,
+) -> tuple[list[Path], list[InputFailure]]:
+    """Expand files, folders (recursively, files with ``suffixes``; hidden entries skipped)
+    and glob patterns (``*``, ``?``, ``[...]``, ``**``) into a de-duplicated file list.
+    Hidden entries and Word lock files (``~$…``) inside folders are skipped.
+
+    Args:
+        inputs: paths or patterns, in the order wanted.
+        suffixes: file endings taken from folders and globs (case-insensitive).
+        exclude: a folder whose contents are never taken (the output folder).
+
+    Returns:
+        ``(files, failures)``: files in input order (folder contents sorted), and one
+        :class:`InputFailure` per input that matched nothing.
+    """
+    wanted = {s.lower() for s in suffixes}
+    excl = exclude.resolve() if exclude is not None else None
+    files: list[Path] = []
+    failures: list[InputFailure] = []
+    seen: set[Path] = set()
+
+    def from_folder(folder: Path) -> list[Path]:
+        found = []
+        for p in sorted(folder.rglob("*")):
+            rel = p.relative_to(folder)
+            if any(part.startswith((".", "~$")) for part in rel.parts) or not p.is_file():
+                continue
+            if p.suffix.lower() in wanted:
+                found.append(p)
+        return found
+
+    def add(p: Path) -> bool:
+        r = p.resolve()
+        if excl is not None and r.is_relative_to(excl):
+            return False
+        if r not in seen:
+            seen.add(r)
+            files.append(p)
+        return True
+
+    for raw in inputs:
+        text = os.fspath(raw)
+        p = Path(text).expanduser()
+        if p.is_file():
+            add(p)
+        elif p.is_dir():
+            found = from_folder(p)
+            for f in found:
+                add(f)
+            if not found:
+                failures.append(InputFailure(text, f"no transcripts ({', '.join(sorted(wanted))}) in this folder"))
+        elif glob.has_magic(text):
+            matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
+            found = []
+            for m in matches:
+                if m.is_dir():
+                    found += from_folder(m)
+                elif m.is_file() and m.suffix.lower() in wanted:
+                    found.append(m)
+            for f in found:
+                add(f)
+            if not found:
+                failures.append(InputFailure(text, "the pattern matched no transcript files"))
+        else:
+            failures.append(InputFailure(text, "no such file or folder"))
+    return files, failures
+
+
+def _unique_ids(files: Sequence[Path]) -> list[str]:
+    taken: set[str] = set()
+    out = []
+    for f in files:
+        base = f.stem or "document"
+        cand, n = base, 2
+        while cand in taken:
+            cand = f"{base}-{n}"
+            n += 1
+        taken.add(cand)
+        out.append(cand)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- state
+class _State:
+    """The resume state in ``out_dir/.nokoding`` (manifest + per-document results)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.dir = out_dir / STATE_DIR
+        self.manifest_path = self.dir / "manifest.json"
+        self.codebook_path = self.dir / "codebook.yaml"
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.note: str | None = None
+        if self.manifest_path.is_file():
+            try:
+                data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+                if data.get("version") == _MANIFEST_VERSION and isinstance(data.get("documents"), dict):
+                    self.entries = data["documents"]
+                else:
+                    self.note = f"{self.manifest_path}: unknown manifest version; starting afresh"
+            except (OSError, ValueError) as err:
+                self.note = f"{self.manifest_path}: unreadable manifest ({err}); starting afresh"
+
+    @staticmethod
+    def key(path: Path) -> str:
+        return str(path.resolve())
+
+    def result_path(self, key: str) -> Path:
+        return self.dir / "documents" / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:20]}.json"
+
+    def lookup(self, key: str, sha: str, settings: dict[str, Any]) -> TaggedDocument | None:
+        entry = self.entries.get(key)
+        if not entry or entry.get("sha256") != sha or entry.get("settings") != settings:
+            return None
+        try:
+            data = json.loads(self.result_path(key).read_text(encoding="utf-8"))
+            return TaggedDocument.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: str, sha: str, settings: dict[str, Any], tagged: TaggedDocument) -> None:
+        atomic_write_text(self.result_path(key), json.dumps(tagged.to_dict(), ensure_ascii=False))
+        self.entries[key] = {
+            "sha256": sha,
+            "settings": settings,
+            "document_id": tagged.document.id,
+            "segments": len(tagged),
+            "result": self.result_path(key).name,
+        }
+        payload = {"version": _MANIFEST_VERSION, "documents": self.entries}
+        atomic_write_text(self.manifest_path, json.dumps(payload, ensure_ascii=False, indent=1))
+
+
+def _with_id(tagged: TaggedDocument, doc_id: str) -> TaggedDocument:
+    if tagged.document.id == doc_id:
+        return tagged
+    segs = tuple(dataclasses.replace(s, document_id=doc_id) for s in tagged.segments)
+    sugs = tuple(dataclasses.replace(g, segment=s) for g, s in zip(tagged.suggestions, segs))
+    return TaggedDocument(dataclasses.replace(tagged.document, id=doc_id), segs, sugs)
+
+
+# ----------------------------------------------------------------------------- model
+def model_suggester(model: str, *, top_k: int = 3, device: str = "auto") -> Suggester:
+    """A suggester backed by a trained model: :func:`nokoding.model.load_model` once, then
+    :func:`nokoding.suggest.suggest_codes` per document on ``device``. The returned callable
+    has the model's ``codebook`` as an attribute.
+
+    Raises:
+        nokoding.model.ModelLoadError: if the model cannot be found or loaded.
+    """
+    from nokoding.model import load_model
+    from nokoding.suggest import suggest_codes
+
+    loaded = load_model(model)
+
+    def run(segments: Sequence[Segment]) -> list[Suggestion]:
+        return list(suggest_codes(list(segments), model=loaded, top_k=top_k, device=device))
+
+    run.codebook = getattr(loaded, "codebook", None)  # type: ignore[attr-defined]
+    return run
+
+
+def _default_reader(path: Path) -> Document:
+    from nokoding.ingest import read
+
+    return read(path)
+
+
+def _default_segmenter(roles: Sequence[str]) -> Callable[[Document], list[Segment]]:
+    from nokoding.segment import segment
+
+    wanted = tuple(roles)
+    return lambda document: list(segment(document, roles=wanted))  # type: ignore[arg-type]
+
+
+def _transcript_suffixes() -> tuple[str, ...]:
+    try:
+        from nokoding.ingest import EXTENSIONS
+    except ImportError:
+        return TRANSCRIPT_SUFFIXES
+    return tuple(EXTENSIONS)
+
+
+# ----------------------------------------------------------------------------- run
+def tag(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    out_dir: str | os.PathLike[str],
+    model: str = "thesis-mrs",
+    formats: Sequence[str] = ("csv", "jsonl", "qdpx"),
+    top_k: int = 3,
+    threshold: float | None = None,
+    device: str = "auto",
+    force: bool = False,
+    suggester: Suggester | None = None,
+    codebook: Codebook | None = None,
+    reader: Callable[[Path], Document] | None = None,
+    segmenter: Callable[[Document], Sequence[Segment]] | None = None,
+    roles: Sequence[str] = DEFAULT_ROLES,
+    progress: bool | None = None,
+    created: datetime | None = None,
+) -> TagSummary:
+    """Tag transcripts with a model's code and sentiment suggestions and write the outputs.
+
+    Args:
+        inputs: files, folders (searched recursively for .txt/.docx/.vtt/.srt) and glob patterns.
+        out_dir: output folder (created); layout in the module docstring.
+        model: model name or path for :func:`nokoding.model.load_model` (loaded only when a
+            document needs tagging and no ``suggester`` is given); recorded in the outputs.
+        formats: any of ``"csv"``, ``"jsonl"``, ``"qdpx"`` (a sequence or a comma-separated string).
+        top_k: codes per segment in the outputs (≥ 1).
+        threshold: only codes with probability ≥ ``threshold`` (0–1) become REFI-QDA codings;
+            CSV/JSON Lines always list the top ``top_k``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (passed to the model).
+        force: redo documents already finished in ``out_dir``.
+        suggester: callable ``segments -> suggestions`` replacing the model (tests, custom models).
+        codebook: the codebook of the suggestions (default: ``suggester.codebook``, the model's,
+            or the one stored in ``out_dir`` by an earlier run); needed for ``qdpx``.
+        reader: ``path -> Document`` (default :func:`nokoding.ingest.read`).
+        segmenter: ``Document -> segments`` (default :func:`nokoding.segment.segment` with
+            ``roles``); segments of other roles are dropped either way.
+        roles: speaker roles whose segments are coded.
+        progress: show a progress bar on stderr (default: when stderr is a terminal).
+        created: timestamp for REFI-QDA ``creationDateTime`` (default: none, for
+            byte-identical re-exports).
+
+    Returns:
+        A :class:`TagSummary`; failed inputs are listed there, never raised.
+
+    Raises:
+        ValueError: for an unknown format or device, ``top_k`` < 1 or a threshold outside 0–1,
+            or ``qdpx`` without any codebook available.
+        OSError: if ``out_dir`` cannot be written.
+    """
+    started = time.monotonic()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"unknown output format(s) {unknown or formats}; choose from {', '.join(FORMATS)}")
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out)
+    summary = TagSummary()
+    if state.note:
+        summary.warnings.append(state.note)
+    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out)
+    summary.inputs = len(files)
+    summary.failures.extend(failures)
+    if not files and not failures:
+        summary.failures.append(InputFailure("", "no input files given"))
+    ids = _unique_ids(files)
+    settings = {"model": model, "top_k": top_k, "roles": sorted(roles)}
+    read = reader or _default_reader
+    cut = segmenter or _default_segmenter(roles)
+    results: list[TaggedDocument] = []
+    loaded: list[Suggester] = [suggester] if suggester is not None else []
+
+    def active_suggester() -> Suggester:
+        # The model is loaded once, when the first document needs it; a load error stops the run.
+        if not loaded:
+            loaded.append(model_suggester(model, top_k=top_k, device=device))
+        return loaded[0]
+
+    if codebook is None and suggester is not None:
+        codebook = getattr(suggester, "codebook", None)
+    stored = state.codebook_path.is_file()
+    if codebook is None and suggester is not None and not stored and "qdpx" in formats:
+        raise ValueError("the qdpx format needs the codebook: pass codebook= or a suggester with .codebook")
+
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(files), unit="doc", desc="tagging", disable=not show, file=sys.stderr, dynamic_ncols=True)
+    try:
+        for path, doc_id in zip(files, ids):
+            _tag_one(path, doc_id, state=state, settings=settings, force=force, read=read, cut=cut,
+                     roles=roles, summary=summary, results=results,
+                     get_suggester=active_suggester)
+            bar.update(1)
+            bar.set_postfix(segments=sum(len(r) for r in results), failed=len(summary.failures), refresh=False)
+    finally:
+        bar.close()
+
+    summary.segments = sum(len(r) for r in results)
+    if codebook is None and loaded:
+        codebook = getattr(loaded[0], "codebook", None)
+    if codebook is None and stored:  # every document resumed: the codebook of the earlier run
+        codebook = Codebook.from_yaml(state.codebook_path)
+    if codebook is not None:
+        codebook.to_yaml(state.codebook_path)
+    elif "qdpx" in formats:
+        raise ValueError(
+            "the qdpx format needs the codebook: pass codebook= (results so far are kept for resume)"
+        )
+    _write_outputs(summary, results, out, formats, codebook, model=model, top_k=top_k,
+                   threshold=threshold, created=created)
+    summary.seconds = time.monotonic() - started
+    atomic_write_text(out / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    return summary
+
+
+def _tag_one(
+    path: Path,
+    doc_id: str,
+    *,
+    state: _State,
+    settings: dict[str, Any],
+    force: bool,
+    read: Callable[[Path], Document],
+    cut: Callable[[Document], Sequence[Segment]],
+    roles: Sequence[str],
+    summary: TagSummary,
+    results: list[TaggedDocument],
+    get_suggester: Callable[[], Suggester],
+) -> None:
+    """Tag one input (or take it from the resume state); record a failure instead of raising."""
+    key = state.key(path)
+    try:
+        sha = _sha256(path)
+    except OSError as err:
+        summary.failures.append(InputFailure(str(path), _describe(err, path)))
+        return
+    previous = None if force else state.lookup(key, sha, settings)
+    if previous is not None:
+        results.append(_with_id(previous, doc_id))
+        summary.resumed.append(doc_id)
+        return
+    try:
+        document = dataclasses.replace(read(path), id=doc_id)
+        segments = [s for s in cut(document) if s.role in roles]
+    except Exception as err:  # noqa: BLE001 - one bad input must not stop the batch
+        summary.failures.append(InputFailure(str(path), _describe(err, path)))
+        return
+    suggest = get_suggester() if segments else None
+    try:
+        suggestions = list(suggest(segments)) if suggest is not None else []
+        tagged = TaggedDocument(document, tuple(segments), tuple(suggestions))
+    except Exception as err:  # noqa: BLE001
+        summary.failures.append(InputFailure(str(path), "suggestions failed: " + _describe(err, path)))
+        return
+    state.store(key, sha, settings, tagged)
+    results.append(tagged)
+    summary.tagged.append(doc_id)
+    summary.warnings += [f"{path}: {w}" for w in document.warnings]
+    if not segments:
+        summary.warnings.append(f"{path}: no {'/'.join(roles)} segments to code")
+
+
+def _describe(err: BaseException, path: Path) -> str:
+    """The error message without repeating the path (reader errors already name the file)."""
+    text = str(err)
+    prefix = f"{path}: "
+    if text.startswith(prefix):
+        return text[len(prefix):]
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return f"{type(err).__name__}: {text}"
+
+
+def _write_outputs(
+    summary: TagSummary,
+    results: list[TaggedDocument],
+    out: Path,
+    formats: Sequence[str],
+    codebook: Codebook | None,
+    *,
+    model: str,
+    top_k: int,
+    threshold: float | None,
+    created: datetime | None,
+) -> None:
+    from nokoding.export.qdpx import read_qdpx, write_qdpx
+    from nokoding.export.tabular import read_csv, read_jsonl, write_csv, write_jsonl
+
+    expected_rows = Counter((r.document.id, s.index, s.text) for r in results for s in r.segments)
+    for fmt in formats:
+        path = out / FORMATS[fmt]
+        if fmt == "csv":
+            write_csv(path, results, top_k=top_k)
+            found = Counter((row["document"], int(row["segment"]), row["text"]) for row in read_csv(path))
+            summary.checks.append(_compare(fmt, path, expected_rows, found))
+        elif fmt == "jsonl":
+            write_jsonl(path, results, top_k=top_k)
+            found = Counter((rec["document"], int(rec["segment"]), rec["text"]) for rec in read_jsonl(path))
+            summary.checks.append(_compare(fmt, path, expected_rows, found))
+        else:
+            assert codebook is not None
+            write_qdpx(path, results, codebook, top_k=top_k, threshold=threshold, model=model, created=created)
+            expected = Counter(
+                (r.document.id, s.start, s.end, c.code_id, s.text)
+                for r in results
+                for s, g in r
+                for c in accepted_codes(g, top_k=top_k, threshold=threshold)
+            )
+            project = read_qdpx(path, like=codebook)
+            found = Counter((c.source_name, c.start, c.end, c.code_id, c.text) for c in project.codings)
+            summary.codings = sum(expected.values())
+            summary.checks.append(_compare(fmt, path, expected, found))
+        summary.outputs[fmt] = path
+
+
+def _compare(fmt: str, path: Path, expected: Counter[Any], found: Counter[Any]) -> OutputCheck:
+    missing = sum((expected - found).values())
+    unexpected = sum(n for k, n in found.items() if k not in expected)
+    duplicated = sum(max(0, n - expected[k]) for k, n in found.items() if k in expected)
+    return OutputCheck(fmt, path, sum(expected.values()), sum(found.values()), missing, duplicated, unexpected)
