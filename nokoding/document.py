@@ -11,10 +11,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Document", "Role", "Segment", "SpeakerTurn"]
+__all__ = ["Cue", "Document", "Role", "Segment", "SpeakerTurn"]
 
 #: Who speaks: the interviewer asks, the informant (interviewee) is coded.
 Role = Literal["interviewer", "informant", "unknown"]
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One timed caption (WebVTT/SubRip cue) inside a speaker turn.
+
+    Attributes:
+        start, end: character offsets into the document text (0-based, end-exclusive) of the
+            cue's words.
+        start_time, end_time: seconds from the start of the recording.
+        id: the WebVTT cue identifier (its 1-based position in the file when it has none)
+            or the SubRip index; ``None`` when unknown.
+    """
+
+    start: int
+    end: int
+    start_time: float
+    end_time: float
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,8 @@ class SpeakerTurn:
         start, end: character offsets into the document text (0-based, end-exclusive) of the
             spoken words (the speaker label and timestamps are outside this span).
         start_time, end_time: seconds, where the format has them, else ``None``.
+        cues: for WebVTT/SubRip, the cues merged into this turn (in order, inside
+            ``start``–``end``); empty for other formats.
     """
 
     speaker: str
@@ -35,6 +56,7 @@ class SpeakerTurn:
     end: int
     start_time: float | None = None
     end_time: float | None = None
+    cues: tuple[Cue, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,174 @@
+"""Timed captions (WebVTT, SubRip) to a document: speakers, merging, and the text layout.
+
+The document text built from cues is one paragraph per speaker turn, separated by a
+blank line::
+
+    [00:00:04] Kari Nordmann: Velkommen. Kan du fortelle litt om jobben din?
+
+    [00:00:09] Ola Hansen: Ja, jeg er veileder ved et NAV-kontor ...
+
+The ``[hh:mm:ss]`` start time and the ``Speaker:`` label sit outside the turn's span;
+the turn's span covers the words only. Cues are taken in order of start time (file order
+for ties, so overlapping cues keep every word); consecutive cues of the same speaker are
+joined with one space into one turn, and each keeps its own span and times in
+``SpeakerTurn.cues``. Line breaks inside a cue are layout and become spaces. The text
+reads well when exported to a QDA program, and every offset in it is exact.
+
+Speakers come from voice tags (``<v Kari Nordmann>``), one per line when a cue holds
+several; when a cue has no voice tag, a leading "Name: " (as Zoom writes it) is taken as
+the speaker under the same rules as in text transcripts (:mod:`nokoding.ingest.labels`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from webvtt.models import Caption
+
+from nokoding.document import Cue, Document
+from nokoding.ingest.build import RawTurn, finish_document
+from nokoding.ingest.errors import TranscriptError
+from nokoding.ingest.labels import MIN_NAME_LABELS, format_time, matcher_for
+from nokoding.ingest.normalize import normalize_text
+from nokoding.ingest.roles import RoleRules
+
+__all__ = ["CuePiece", "document_from_cues", "pieces_by_voice"]
+
+#: webvtt-py's own voice-span pattern (``<v Name>``, ``<v.class Name>``).
+VOICE = Caption.VOICE_SPAN_PATTERN
+
+
+@dataclass
+class CuePiece:
+    """The words of one speaker in one cue.
+
+    ``speaker`` is ``None`` when the cue gives none.
+    """
+
+    speaker: str | None
+    text: str
+    start_time: float
+    end_time: float
+    cue_id: str | None
+
+
+def pieces_by_voice(
+    raw_lines: Sequence[str], plain_lines: Sequence[str]
+) -> list[tuple[str | None, str]]:
+    """Split one cue into ``(voice, text)`` pieces.
+
+    Args:
+        raw_lines: the cue's lines with tags (to find ``<v ...>`` on each line).
+        plain_lines: the same lines with tags removed.
+
+    Returns:
+        One piece per run of lines with the same voice; a line without a voice tag
+        continues the voice of the line before. Texts are joined with spaces.
+    """
+    pieces: list[tuple[str | None, list[str]]] = []
+    voice: str | None = None
+    for raw, plain in zip(raw_lines, plain_lines):
+        m = VOICE.search(raw)
+        if m is not None:
+            voice = " ".join(m.group(1).split())
+        words = plain.strip()
+        if not words:
+            continue
+        if pieces and pieces[-1][0] == voice:
+            pieces[-1][1].append(words)
+        else:
+            pieces.append((voice, [words]))
+    return [(v, " ".join(ws)) for v, ws in pieces]
+
+
+def document_from_cues(
+    pieces: list[CuePiece],
+    *,
+    doc_id: str,
+    source: Path | None,
+    fmt: str,
+    rules: RoleRules,
+    notes: tuple[str, ...] = (),
+) -> Document:
+    """Merge cue pieces into turns and lay the text out (see the module docstring).
+
+    Raises:
+        TranscriptError: no cue has any words.
+    """
+    pieces = [p for p in pieces if p.text.strip()]
+    if not pieces:
+        raise TranscriptError(source, "no cue has any text")
+    for p in pieces:
+        p.text = " ".join(normalize_text(p.text).split())
+    _speakers_from_prefixes(pieces, rules)
+    pieces = [p for p in pieces if p.text]
+    if not pieces:
+        raise TranscriptError(source, "no cue has any text")
+    order = sorted(range(len(pieces)), key=lambda i: (pieces[i].start_time, i))
+    groups: list[list[CuePiece]] = []
+    for i in order:
+        p = pieces[i]
+        if groups and groups[-1][-1].speaker == p.speaker:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+
+    parts: list[str] = []
+    length = 0
+    turns: list[RawTurn] = []
+    for g, group in enumerate(groups):
+        head = ("\n\n" if g else "") + f"[{format_time(group[0].start_time)}] "
+        if group[0].speaker:
+            head += f"{group[0].speaker}: "
+        parts.append(head)
+        length += len(head)
+        cues: list[Cue] = []
+        for k, p in enumerate(group):
+            if k:
+                parts.append(" ")
+                length += 1
+            cues.append(Cue(length, length + len(p.text), p.start_time, p.end_time, p.cue_id))
+            parts.append(p.text)
+            length += len(p.text)
+        turns.append(
+            RawTurn(
+                speaker=group[0].speaker or "",
+                start=cues[0].start,
+                end=cues[-1].end,
+                start_time=min(c.start_time for c in cues),
+                end_time=max(c.end_time for c in cues),
+                cues=cues,
+            )
+        )
+    parts.append("\n")
+    text = "".join(parts)
+    return finish_document(
+        doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes
+    )
+
+
+def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules) -> None:
+    """Take "Name: words" as the speaker for pieces without a voice (in place)."""
+    matcher = matcher_for(rules.role_words)
+    unvoiced = [p for p in pieces if p.speaker is None]
+    if not unvoiced:
+        return
+    counts = Counter(matcher.candidate_name(p.text) for p in unvoiced)
+    names = frozenset(n for n, c in counts.items() if n is not None and c >= MIN_NAME_LABELS)
+    for p in unvoiced:
+        prefix = matcher.match(p.text, names)
+        if prefix.label is not None:
+            p.speaker = prefix.label
+            p.text = p.text[prefix.end :].strip()
+
+
+_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+
+
+def strip_tags(line: str) -> str:
+    """Remove ``<i>``-style and ``{\\an8}``-style tags from one SubRip line (srt keeps them)."""
+    return _TAG.sub("", line)
