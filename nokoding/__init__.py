@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "write_qdpx": "nokoding.export.qdpx:write_qdpx",
     "read_qdc": "nokoding.export.qdc:read_qdc",
     "write_qdc": "nokoding.export.qdc:write_qdc",
+    "suggest_next": "nokoding.active:suggest_next",
     "load_coded_data": "nokoding.coded:load_coded_data",
     "validate_coded": "nokoding.coded:validate",
 }

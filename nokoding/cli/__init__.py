@@ -12,6 +12,7 @@ from nokoding.cli import (
     codebook_cmd,
     corpus_cmd,
     evaluate_cmd,
+    next_cmd,
     segment_cmd,
     tag_cmd,
     train_cmd,
@@ -27,7 +28,7 @@ app = typer.Typer(
 )
 
 for _module in (segment_cmd, tag_cmd, train_cmd, evaluate_cmd, bench_cmd, codebook_cmd, corpus_cmd,
-                validate_cmd):
+                validate_cmd, next_cmd):
     _module.register(app)
 
 

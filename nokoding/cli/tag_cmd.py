@@ -27,30 +27,60 @@ def register(app: typer.Typer) -> None:
         ),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         force: bool = typer.Option(False, "--force", help="Redo documents finished by an earlier run."),
+        engine: str = typer.Option(
+            "local", "--engine",
+            help="local: this process; ray: a pool of model actors on a Ray cluster (needs the ray extra). "
+                 "Same outputs either way.",
+        ),
+        address: str | None = typer.Option(
+            None, "--address",
+            help="Ray cluster for --engine ray: auto, ray://HOST:10001, or unset for $RAY_ADDRESS / a private "
+                 "local instance.",
+            show_default=False,
+        ),
+        num_actors: int = typer.Option(2, "--num-actors", min=1, help="Model replicas for --engine ray."),
+        gpus_per_actor: float = typer.Option(
+            0.0, "--gpus-per-actor", min=0.0, help="GPUs per model replica for --engine ray (0: CPU)."
+        ),
     ) -> None:
         """Tag transcripts: one CSV, JSON Lines file and REFI-QDA project for the whole batch.
 
         A failed input is reported and the others are tagged; the exit status is 1 when any
-        input failed or an output check failed. Rerunning the same command resumes.
+        input failed or an output check failed. Rerunning the same command resumes (with
+        either engine).
         """
-        from nokoding.tag import tag
-
+        options = dict(
+            out_dir=out,
+            model=model,
+            formats=[f for f in formats.split(",") if f.strip()],
+            top_k=top_k,
+            threshold=threshold,
+            device=device,
+            force=force,
+        )
+        if engine not in ("local", "ray"):
+            typer.echo(f"error: unknown engine {engine!r}; use local or ray", err=True)
+            raise typer.Exit(2)
         try:
-            summary = tag(
-                inputs,
-                out_dir=out,
-                model=model,
-                formats=[f for f in formats.split(",") if f.strip()],
-                top_k=top_k,
-                threshold=threshold,
-                device=device,
-                force=force,
-            )
+            if engine == "ray":
+                from nokoding.distributed import ActorStartError, tag_ray
+
+                try:
+                    summary = tag_ray(inputs, address=address, num_actors=num_actors,
+                                      gpus_per_actor=gpus_per_actor, **options)
+                except ActorStartError as err:
+                    typer.echo(f"error: {err}", err=True)
+                    raise typer.Exit(2) from None
+            else:
+                from nokoding.tag import tag
+
+                summary = tag(inputs, **options)
         except KeyboardInterrupt:
             typer.echo(f"interrupted; finished documents are kept in {out} — rerun the same command to resume",
                        err=True)
             raise typer.Exit(130) from None
-        except (ValueError, OSError) as err:  # bad option, model not found (ModelLoadError), unwritable --out
+        except (ValueError, OSError, ImportError) as err:  # bad option, model not found (ModelLoadError),
+            # unwritable --out, Ray not installed
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
         for line in summary.lines():
