@@ -1,10 +1,41 @@
-"""`nokoding bench` (placeholder: registers nothing until its module lands)."""
+"""`nokoding bench`: inference throughput of the batch engine against a pipeline-style loop."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
+def bench(
+    device: str = typer.Option("auto", help="auto (CUDA if available), cpu or cuda."),
+    n_segments: Optional[int] = typer.Option(None, help="Segments per mode at most (default 2000 CPU / 100000 GPU)."),
+    quick: bool = typer.Option(False, "--quick", help="Small smoke run (2–5 minutes on 2 CPU cores)."),
+    arch: Optional[list[str]] = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
+    mode: Optional[list[str]] = typer.Option(None, help="baseline, fp32, int8 (CPU), bf16 (repeatable)."),
+    time_budget: Optional[float] = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
+    slice_size: Optional[int] = typer.Option(None, help="Segments per interleaved round (default 32 CPU / 10000 GPU)."),
+    compile: bool = typer.Option(False, "--compile", help="Also time the engine under torch.compile."),
+    seed: int = typer.Option(0, help="Seed of the generated texts."),
+    out_dir: Path = typer.Option(Path("benchmarks/results"), help="Folder for inference_<device>.json/.md."),
+) -> None:
+    """Measure segments/s and real tokens/s: pipeline-style baseline vs. nokoding's engine.
+
+    Random NB-BERT-base- and multilingual-e5-small-shaped encoders on generated Norwegian
+    interview segments; see nokoding.inference.bench for the method.
+    """
+    from nokoding.inference.bench import run_benchmark
+
+    try:
+        run_benchmark(
+            device=device, n_segments=n_segments, quick=quick, archs=arch or None, modes=mode or None,
+            time_budget=time_budget, slice_size=slice_size, compile=compile, seed=seed, out_dir=out_dir,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to ``app``."""
-    return None
+    app.command("bench")(bench)

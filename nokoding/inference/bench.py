@@ -1,0 +1,467 @@
+"""Inference benchmark: the batch engine against the loop a user would write, side by side.
+
+Measures segments/s and real (unpadded) tokens/s for
+
+* ``baseline`` — what ``transformers.pipeline("text-classification")`` does: texts in input
+  order, fixed batches of 32, each padded to its longest text, truncated at 512 tokens,
+  a plain ``nn.Module`` forward under ``torch.no_grad()`` (the pipeline's own context),
+  fp32, outputs copied to the host per batch;
+* ``fp32`` / ``int8`` / ``bf16`` — :func:`nokoding.inference.predict` in that runtime
+  (``int8`` on CPU only, ``bf16`` by default on GPU only);
+
+for two encoder shapes, randomly initialised (throughput does not depend on the weights):
+
+* ``nb-bert-base`` — NbAiLab/nb-bert-base's configuration (BERT, vocabulary 119,547,
+  hidden 768, 12 layers, 12 heads, FFN 3,072, 512 positions), no text prefix;
+* ``me5-small`` — intfloat/multilingual-e5-small's (vocabulary 250,002, hidden 384,
+  12 layers, 12 heads, FFN 1,536, 512 positions), text prefix ``"query: "``;
+
+each with mean pooling and two linear heads (22 codes, 3 sentiment labels), like
+``CodingModel``. Tokenizer: the WordPiece tokenizer of :func:`nokoding.testing.make_tiny_encoder`
+(400 pieces trained on Norwegian sentences; ≈1.4 pieces per generated word, close to
+NB-BERT's rate on Norwegian prose); its ids are valid in both vocabularies.
+
+Texts (:func:`generate_segments`): deterministic Norwegian word sequences, 95 % short
+segments of 3–100 words (log-normal, median 25 words, like the thesis's quotes) and 5 %
+long speaker turns of 300–1,500 words (uniform).
+
+Fairness: every mode runs on exactly the same slices of that stream, interleaved round by
+round (the order of modes rotates each round), so load from other processes hits all modes
+alike; a round starts only while the time budget allows, so the run length is bounded.
+Each mode is warmed up first (the int8 quantisation and first CUDA calls are not timed).
+
+FLOPs (reported as achieved GFLOP/s, and on a GPU as model FLOP utilisation, MFU): for a
+window of ``n`` real tokens, ``2·N·n + 4·L·n²·H`` where ``N`` is the non-embedding parameter
+count (encoder layers and heads: one multiply-add per parameter per token), ``L`` layers,
+``H`` hidden size (``QKᵀ`` and attention×``V``: ``2·n·H`` multiply-adds per token per layer).
+Padding is not counted, so the figure is useful work. MFU = achieved FLOP/s ÷ 989·10¹²
+(H100/H200 SXM dense bf16 peak; meaningless on other cards, and fp32 runs are held to the
+same bf16 peak).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+__all__ = ["ARCHITECTURES", "BenchModel", "generate_segments", "iter_segments", "run_benchmark"]
+
+PEAK_BF16_FLOPS = 989e12
+BASELINE_BATCH = 32
+BASELINE_TRUNCATION = 512
+
+ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "nb-bert-base": dict(
+        vocab_size=119547, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2, text_prefix="",
+    ),
+    "me5-small": dict(
+        vocab_size=250002, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2, text_prefix="query: ",
+    ),
+}
+
+
+@dataclass
+class _Out:
+    code_logits: torch.Tensor
+    sentiment_logits: torch.Tensor
+    embeddings: torch.Tensor
+
+
+class BenchModel(torch.nn.Module):
+    """Randomly initialised encoder + masked mean pooling + code and sentiment heads.
+
+    Follows :class:`nokoding.inference.InferenceModel` (like ``CodingModel``).
+
+    Args:
+        arch: a key of :data:`ARCHITECTURES`.
+        tokenizer: Hugging Face tokenizer whose ids are below the architecture's vocabulary.
+        n_codes, n_sentiment: head sizes.
+        device: where to build the weights (building on a GPU is much faster).
+    """
+
+    def __init__(self, arch: str, tokenizer: Any, *, n_codes: int = 22, n_sentiment: int = 3, device: str = "cpu"):
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        spec = dict(ARCHITECTURES[arch])
+        self.text_prefix = spec.pop("text_prefix")
+        config = BertConfig(**spec, pad_token_id=int(tokenizer.pad_token_id or 0))
+        with torch.device(device):
+            torch.manual_seed(0)
+            self.encoder = BertModel(config, add_pooling_layer=False)
+            self.code_head = torch.nn.Linear(config.hidden_size, n_codes)
+            self.sentiment_head = torch.nn.Linear(config.hidden_size, n_sentiment)
+        self.tokenizer = tokenizer
+        self.max_length = int(config.max_position_embeddings)
+        self.sentiment_labels = ["negativ", "nøytral", "positiv"][:n_sentiment]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> _Out:
+        """``LongTensor[B, T]`` ×2 → code logits ``[B, 22]``, sentiment ``[B, 3]``, embeddings ``[B, H]``."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return _Out(self.code_head(emb), self.sentiment_head(emb), emb)
+
+    def flop_terms(self) -> tuple[int, int, int]:
+        """``(N non-embedding parameters, layers L, hidden H)`` for the FLOP formula."""
+        n = sum(p.numel() for name, p in self.named_parameters() if ".embeddings." not in f".{name}")
+        cfg = self.encoder.config
+        return n, int(cfg.num_hidden_layers), int(cfg.hidden_size)
+
+
+def iter_segments(n: int, seed: int = 0, long_share: float = 0.05) -> Iterator[str]:
+    """Yield ``n`` deterministic Norwegian texts shaped like interview segments (lazily).
+
+    ``1 - long_share`` of them are 3–100 words (log-normal, median 25), the rest 300–1,500
+    words (uniform); words come from :data:`nokoding.testing.NORWEGIAN_SAMPLE`, sentences
+    are capitalised and end with a full stop every 8–20 words.
+    """
+    from nokoding.testing import NORWEGIAN_SAMPLE
+
+    words = [w.strip(".,:") for w in " ".join(NORWEGIAN_SAMPLE).split()]
+    words = [w for w in words if w]
+    rng = random.Random(seed)
+    for _ in range(n):
+        if rng.random() < long_share:
+            k = rng.randint(300, 1500)
+        else:
+            k = int(min(100, max(3, round(rng.lognormvariate(math.log(25), 0.8)))))
+        toks = rng.choices(words, k=k)
+        sentences = []
+        pos = 0
+        while pos < k:
+            m = rng.randint(8, 20)
+            s = toks[pos : pos + m]
+            sentences.append(" ".join([s[0][:1].upper() + s[0][1:], *s[1:]]) + ".")
+            pos += m
+        yield " ".join(sentences)
+
+
+def generate_segments(n: int, seed: int = 0, long_share: float = 0.05) -> list[str]:
+    """The list of :func:`iter_segments` (same texts)."""
+    return list(iter_segments(n, seed, long_share))
+
+
+@dataclass
+class ModeStats:
+    """Totals for one mode over the slices it ran."""
+
+    segments: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    real_tokens: int = 0
+    padded_tokens: int = 0
+    windows: int = 0
+    truncated_segments: int = 0
+    flops: float = 0.0
+    warmup_seconds: float = 0.0
+
+    def add(self, other: "ModeStats") -> None:
+        for f in ("segments", "seconds", "cpu_seconds", "real_tokens", "padded_tokens", "windows", "truncated_segments", "flops"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_baseline(model: BenchModel, texts: list[str], device: torch.device) -> ModeStats:
+    """The pipeline-style loop (see the module docstring); returns its timing and counts."""
+    tok, n_param, n_layer, hidden = model.tokenizer, *model.flop_terms()
+    st = ModeStats()
+    model.eval()
+    _sync(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for i in range(0, len(texts), BASELINE_BATCH):
+            batch = [model.text_prefix + t for t in texts[i : i + BASELINE_BATCH]]
+            enc = tok(batch, padding=True, truncation=True, max_length=BASELINE_TRUNCATION, return_tensors="pt")
+            ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+            out = model(input_ids=ids, attention_mask=mask)
+            _ = torch.sigmoid(out.code_logits).cpu().numpy(), torch.softmax(out.sentiment_logits, -1).cpu().numpy()
+            lens = enc["attention_mask"].sum(1).numpy().astype(np.float64)
+            st.real_tokens += int(lens.sum())
+            st.padded_tokens += int(enc["input_ids"].numel())
+            st.truncated_segments += int((lens >= BASELINE_TRUNCATION).sum())
+            st.flops += float((2 * n_param * lens + 4 * n_layer * hidden * lens**2).sum())
+    _sync(device)
+    st.seconds, st.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    st.segments = len(texts)
+    st.windows = len(texts)
+    return st
+
+
+def _window_flops(model: BenchModel, texts: list[str], device: torch.device) -> tuple[float, int]:
+    """FLOPs and padded tokens of the engine's windows/batches for ``texts`` (not timed)."""
+    from nokoding.inference.engine import Engine
+
+    eng = Engine(model, device=str(device) if device.type == "cpu" else "cuda", runtime="fp32" if device.type == "cpu" else "bf16")
+    chunk = eng._prepare_chunk(texts)
+    lens = np.array([len(w) for w in chunk.windows], dtype=np.float64)
+    n_param, n_layer, hidden = model.flop_terms()
+    padded = sum(len(b) * int(lens[b].max()) for b in chunk.batches)
+    return float((2 * n_param * lens + 4 * n_layer * hidden * lens**2).sum()), padded
+
+
+def run_engine(model: BenchModel, texts: list[str], device: torch.device, runtime: str, *, compile: bool = False) -> ModeStats:
+    """:func:`nokoding.inference.predict` over ``texts``; consumes every prediction."""
+    from nokoding.inference import predict
+
+    st = ModeStats()
+    _sync(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for p in predict(model, texts, device=device.type, runtime=runtime, compile=compile):
+        st.segments += 1
+        st.real_tokens += p.n_tokens
+        st.windows += p.n_windows
+    _sync(device)
+    st.seconds, st.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return st
+
+
+def machine_description(device: torch.device) -> dict[str, Any]:
+    """CPU model, cores, torch/transformers versions, threads, GPU name."""
+    import transformers
+
+    from nokoding.inference.runtime import available_cpus
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = {
+        "cpu_model": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpus_available": available_cpus(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    if device.type == "cuda":
+        desc["gpu"] = torch.cuda.get_device_name(device)
+        desc["gpu_memory_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
+    return desc
+
+
+def run_benchmark(
+    *,
+    device: str = "auto",
+    n_segments: int | None = None,
+    quick: bool = False,
+    archs: list[str] | None = None,
+    modes: list[str] | None = None,
+    time_budget: float | None = None,
+    slice_size: int | None = None,
+    compile: bool = False,
+    seed: int = 0,
+    out_dir: str | os.PathLike[str] = "benchmarks/results",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the benchmark, print a table, write ``inference_<device>.json`` and ``.md``.
+
+    Args:
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        n_segments: upper bound on segments per mode (default: 2,000 CPU / 100,000 GPU;
+            ``quick``: 200 / 10,000). The time budget usually stops a CPU run earlier.
+        quick: smaller sizes and budgets for a smoke run.
+        archs: subset of :data:`ARCHITECTURES` (default both).
+        modes: subset of ``baseline``, ``fp32``, ``int8``, ``bf16`` (default: baseline, fp32,
+            int8 on CPU; baseline, fp32, bf16 on GPU).
+        time_budget: seconds of timed work per architecture before no new round starts
+            (default 200 CPU / 120 GPU; quick 45 / 40).
+        slice_size: segments per round (default 32 CPU / 10,000 GPU; quick 32 / 2,500).
+        compile: add a ``bf16+compile`` (GPU) or ``fp32+compile`` (CPU) mode.
+        seed: text generator seed.
+        out_dir: folder for the result files (created).
+        log: where progress lines go.
+
+    Returns:
+        The result dictionary that was written as JSON.
+
+    Raises:
+        ValueError: unknown architecture or mode, ``int8`` on a GPU.
+    """
+    from nokoding.atomic import atomic_write_text
+    from nokoding.inference.runtime import configure_threads, resolve_device
+    from nokoding.testing import make_tiny_encoder
+    from transformers import AutoTokenizer
+
+    dev = resolve_device(device)
+    gpu = dev.type == "cuda"
+    configure_threads()
+    archs = archs or list(ARCHITECTURES)
+    for a in archs:
+        if a not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {a!r}; choose from {', '.join(ARCHITECTURES)}")
+    modes = modes or (["baseline", "fp32", "bf16"] if gpu else ["baseline", "fp32", "int8"])
+    if compile:
+        modes = [*modes, "bf16+compile" if gpu else "fp32+compile"]
+    for m in modes:
+        if m.split("+")[0] not in ("baseline", "fp32", "int8", "bf16"):
+            raise ValueError(f"unknown mode {m!r}")
+        if gpu and m.startswith("int8"):
+            raise ValueError("mode int8 is CPU-only")
+    if n_segments is None:
+        n_segments = (10_000 if quick else 100_000) if gpu else (200 if quick else 2_000)
+    if time_budget is None:
+        time_budget = (40.0 if quick else 120.0) if gpu else (45.0 if quick else 200.0)
+    if slice_size is None:
+        slice_size = (2_500 if quick else 10_000) if gpu else 32
+    texts = generate_segments(n_segments, seed)
+    slices = [texts[i : i + slice_size] for i in range(0, len(texts), slice_size)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = AutoTokenizer.from_pretrained(make_tiny_encoder(Path(tmp) / "tok", "wordpiece", vocab_size=400))
+    tokenizer.model_max_length = BASELINE_TRUNCATION  # as NB-BERT's and E5's tokenizers say
+    n_words = sum(len(t.split()) for t in texts[:2000])
+    n_pieces = sum(len(x) for x in tokenizer(texts[:2000], add_special_tokens=False, verbose=False)["input_ids"])
+    result: dict[str, Any] = {
+        "machine": machine_description(dev),
+        "settings": {
+            "n_segments_max": n_segments, "slice_size": slice_size, "time_budget_s": time_budget,
+            "seed": seed, "modes": modes, "baseline_batch": BASELINE_BATCH,
+            "baseline_truncation": BASELINE_TRUNCATION,
+            "tokenizer": "make_tiny_encoder WordPiece, 400 pieces",
+            "pieces_per_word": round(n_pieces / max(1, n_words), 3),
+        },
+        "architectures": {},
+    }
+    log(f"# inference benchmark on {dev} ({result['machine']['cpu_model']}, {torch.get_num_threads()} threads)")
+    for arch in archs:
+        t0 = time.perf_counter()
+        model = BenchModel(arch, tokenizer, device=str(dev)).eval()
+        result["machine"]["attn_implementation"] = model.encoder.config._attn_implementation
+        build_s = time.perf_counter() - t0
+
+        def run(mode: str, part: list[str]) -> ModeStats:
+            if mode == "baseline":
+                return run_baseline(model, part, dev)
+            runtime, _, extra = mode.partition("+")
+            return run_engine(model, part, dev, runtime, compile=extra == "compile")
+
+        stats = {m: ModeStats() for m in modes}
+        warm = texts[:8]
+        for m in modes:  # warm-up: quantisation, cuBLAS handles, compilation — not timed
+            t = time.perf_counter()
+            run(m, warm)
+            stats[m].warmup_seconds = time.perf_counter() - t
+        engine_flops = engine_padded = 0.0
+        start, last_round, rounds = time.perf_counter(), 0.0, 0
+        for r, part in enumerate(slices):
+            elapsed = time.perf_counter() - start
+            if r > 0 and elapsed + last_round > time_budget:
+                break
+            t_round = time.perf_counter()
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
+            for m in order:
+                stats[m].add(run(m, part))
+            f, padded = _window_flops(model, part, dev)
+            engine_flops += f
+            engine_padded += padded
+            last_round = time.perf_counter() - t_round
+            rounds += 1
+            log(f"  {arch} round {rounds}: {sum(len(s) for s in slices[:rounds])} segments, {time.perf_counter() - start:.0f} s")
+        for m in modes:
+            if m != "baseline":
+                stats[m].flops, stats[m].padded_tokens = engine_flops, int(engine_padded)
+        base = stats.get("baseline")
+        rows = {}
+        for m, s in stats.items():
+            row = asdict(s)
+            row["segments_per_s"] = s.segments / s.seconds if s.seconds else float("nan")
+            row["real_tokens_per_s"] = s.real_tokens / s.seconds if s.seconds else float("nan")
+            row["achieved_gflops"] = s.flops / s.seconds / 1e9 if s.seconds else float("nan")
+            if gpu:
+                row["mfu"] = s.flops / s.seconds / PEAK_BF16_FLOPS if s.seconds else float("nan")
+            if base is not None and base.seconds and s.seconds:
+                row["x_baseline_segments_per_s"] = row["segments_per_s"] / (base.segments / base.seconds)
+                row["x_baseline_tokens_per_s"] = row["real_tokens_per_s"] / (base.real_tokens / base.seconds)
+                if base.cpu_seconds and s.cpu_seconds:
+                    row["x_baseline_segments_per_cpu_s"] = (s.segments / s.cpu_seconds) / (base.segments / base.cpu_seconds)
+            rows[m] = row
+        result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "modes": rows}
+        log(_markdown_table(arch, rows, gpu))
+        del model
+        if gpu:
+            torch.cuda.empty_cache()
+
+    out = Path(out_dir)
+    name = f"inference_{dev.type}"
+    atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2, default=float) + "\n")
+    atomic_write_text(out / f"{name}.md", _markdown(result, gpu))
+    log(f"wrote {out / name}.json and .md")
+    return result
+
+
+def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> str:
+    head = (
+        "| mode | segments | seconds | segments/s | real tokens/s | × baseline (seg/s) | × baseline (tok/s) "
+        "| × baseline (seg/CPU-s) | padded/real tokens | GFLOP/s |"
+    )
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if gpu:
+        head += " MFU |"
+        sep += "---:|"
+    lines = [f"### {arch}", "", head, sep]
+    for m, r in rows.items():
+        pad = r["padded_tokens"] / r["real_tokens"] if r["real_tokens"] else float("nan")
+        line = (
+            f"| {m} | {r['segments']} | {r['seconds']:.1f} | {r['segments_per_s']:.2f} | {r['real_tokens_per_s']:.0f} | "
+            f"{r.get('x_baseline_segments_per_s', float('nan')):.2f} | {r.get('x_baseline_tokens_per_s', float('nan')):.2f} | "
+            f"{r.get('x_baseline_segments_per_cpu_s', float('nan')):.2f} | {pad:.2f} | {r['achieved_gflops']:.1f} |"
+        )
+        if gpu:
+            line += f" {r['mfu']:.3f} |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(result: dict[str, Any], gpu: bool) -> str:
+    m, s = result["machine"], result["settings"]
+    parts = [
+        f"# Inference benchmark — {m['device']}",
+        "",
+        f"Machine: {m['cpu_model']} ({m['cpu_capability']}), {m['cpus_available']} CPUs available, "
+        f"torch {m['torch']} with {m['torch_threads']} threads, transformers {m['transformers']}, "
+        f"attention `{m.get('attn_implementation')}`, 1-min load average at start {m['load_average_1min']}"
+        + (f"; GPU {m['gpu']} ({m['gpu_memory_gib']} GiB)" if gpu else "")
+        + ".",
+        "",
+        f"Texts: generated Norwegian segments (95 % 3–100 words, 5 % 300–1,500 words), seed {s['seed']}, "
+        f"{s['pieces_per_word']} WordPiece pieces per word; modes interleaved in rounds of {s['slice_size']} "
+        f"segments, time budget {s['time_budget_s']:.0f} s per architecture. Baseline: fixed batches of "
+        f"{s['baseline_batch']} in input order, padded to the batch's longest, truncated at "
+        f"{s['baseline_truncation']} tokens (so it does less work on long turns: its real tokens exclude the cut "
+        "tail), `torch.no_grad()`. Engine rows count every window token (overlaps included). "
+        "`padded/real tokens` is the padding overhead of the batches. `seg/CPU-s` divides by the process's CPU "
+        "time instead of wall time: steadier than wall time when other processes share the cores.",
+        "",
+    ]
+    for arch, a in result["architectures"].items():
+        parts.append(_markdown_table(arch, a["modes"], gpu))
+        base = a["modes"].get("baseline")
+        if base:
+            parts.append(f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments.\n")
+    return "\n".join(parts)

@@ -1,0 +1,244 @@
+"""Device, dtype, CPU threads and int8 quantisation for inference.
+
+Runtimes:
+
+* ``"fp32"`` — float32 weights and activations (CPU default).
+* ``"bf16"`` — a bfloat16 copy of the model (GPU default); logits and embeddings are
+  returned as float32. Works on CPU too, but is only fast on CPUs with AMX/AVX512-BF16.
+* ``"int8"`` — CPU only: dynamic int8 quantisation of every ``nn.Linear`` (weights int8
+  per tensor, activations quantised on the fly per batch) through
+  ``torch.ao.quantization.quantize_dynamic``. torch ≥ 2.9 marks that module deprecated in
+  favour of ``torchao``'s ``quantize_``; it still works in torch 2.13 (the deprecation
+  warning is silenced here) and is the only int8 CPU path that needs no extra package.
+
+Prepared models (copies converted to a device/dtype, int8 copies) are cached per source
+model and invalidated when any parameter of the source is modified in place (e.g. by a
+further training step) — the source model itself is never modified. In such copies LoRA
+adapters (peft) are merged into their base layers. A model already on the right device
+and dtype is run as is (no copy); call ``CodingModel.merge_adapters()`` first to fold its
+LoRA adapters for a few per cent more speed.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import warnings
+import weakref
+from typing import Any, Literal
+
+import torch
+
+__all__ = [
+    "Device",
+    "Runtime",
+    "available_cpus",
+    "configure_threads",
+    "default_max_batch_tokens",
+    "prepare_model",
+    "resolve_device",
+]
+
+Device = Literal["auto", "cpu", "cuda"]
+Runtime = Literal["fp32", "int8", "bf16"]
+_RUNTIMES = ("fp32", "int8", "bf16")
+
+_THREADS_CONFIGURED = False
+_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torch.nn.Module]]]" = (
+    weakref.WeakKeyDictionary()
+)
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turn ``"auto"``/``"cpu"``/``"cuda"``/``"cuda:N"`` into a ``torch.device``.
+
+    ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU.
+
+    Raises:
+        ValueError: for an unknown device name, or ``"cuda"`` when no GPU is usable.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if isinstance(device, str) and device.split(":")[0] == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but torch sees no CUDA GPU")
+        return torch.device(device)
+    raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+
+
+def available_cpus() -> int:
+    """CPU cores this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    try:  # cgroup v2 quota, e.g. "200000 100000" = 2 CPUs
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads once per process, unless the user already chose.
+
+    Args:
+        threads: explicit thread count (always applied). ``None``: on the first call only,
+            use :func:`available_cpus` unless ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or
+            ``NOKODING_NUM_THREADS`` is set in the environment (``NOKODING_NUM_THREADS`` is
+            applied; the others are left to torch). Later calls leave any value that the
+            user set with ``torch.set_num_threads`` alone.
+
+    Returns:
+        The number of threads torch now uses.
+    """
+    global _THREADS_CONFIGURED
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    elif not _THREADS_CONFIGURED:
+        env = os.environ.get("NOKODING_NUM_THREADS")
+        if env:
+            torch.set_num_threads(int(env))
+        elif not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+            torch.set_num_threads(available_cpus())
+    _THREADS_CONFIGURED = True
+    return torch.get_num_threads()
+
+
+def _encoder_shape(model: torch.nn.Module) -> tuple[int, int, int]:
+    """(hidden size, FFN size, attention heads) from the first HF config found, else BERT-base."""
+    for module in model.modules():
+        cfg = getattr(module, "config", None)
+        if cfg is not None and hasattr(cfg, "hidden_size"):
+            return (
+                int(cfg.hidden_size),
+                int(getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)),
+                int(getattr(cfg, "num_attention_heads", 12)),
+            )
+    return 768, 3072, 12
+
+
+def default_max_batch_tokens(model: torch.nn.Module, device: torch.device, runtime: str, max_length: int) -> int:
+    """Padded tokens per batch when the caller gives no budget.
+
+    CPU: 4096 tokens (larger batches gain nothing on a CPU and cost memory). GPU: sized to
+    the free memory of the card, from an estimate of the live activation bytes per token
+    in one encoder layer (``hidden×8 + FFN×2`` values plus ``heads×max_length`` attention
+    scores, at the runtime's element size), using a quarter of the free memory, capped at
+    65,536 tokens (throughput of BERT-sized encoders saturates well before that) and never
+    below one full window.
+    """
+    if device.type != "cuda":
+        return max(4096, max_length)
+    hidden, ffn, heads = _encoder_shape(model)
+    elem = 2 if runtime == "bf16" else 4
+    per_token = elem * (8 * hidden + 2 * ffn + heads * max_length)
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(max(max_length, min(65536, (free // 4) // per_token)))
+
+
+def _fingerprint(model: torch.nn.Module) -> tuple:
+    return tuple((id(p), p._version) for p in model.parameters())
+
+
+def _params_match(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> bool:
+    for p in model.parameters():
+        if p.device.type != device.type or p.dtype != dtype:
+            return False
+        if device.index is not None and p.device.index != device.index:
+            return False
+    return True
+
+
+def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
+    """Merge LoRA adapters (peft) into their base layers and drop the adapter modules, in place.
+
+    Only ever applied to a private copy. Outputs are unchanged up to float rounding; the
+    plain ``nn.Linear`` layers left behind are faster and can be int8-quantised (peft's
+    LoRA layer reads ``base_layer.weight.dtype``, which a quantised layer lacks).
+    """
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return model
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer):
+            if not module.merged:
+                module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+    return model
+
+
+def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        from torch.ao.quantization import quantize_dynamic
+
+        engines = torch.backends.quantized.supported_engines
+        for name in ("x86", "fbgemm", "onednn", "qnnpack"):
+            if name in engines:
+                torch.backends.quantized.engine = name
+                break
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, runtime: str, *, compile: bool = False
+) -> torch.nn.Module:
+    """Return a module ready to run on ``device`` in ``runtime`` (cached, eval mode).
+
+    The source ``model`` is used as is when it already has the right device and dtype
+    (fp32/bf16); otherwise a converted copy is made and cached. ``"int8"`` always builds
+    a quantised copy. The cache entry is dropped when the source's parameters change.
+
+    Args:
+        model: the source model (never modified, except that the caller switches it to
+            eval mode while predicting when it is used as is).
+        device: from :func:`resolve_device`.
+        runtime: ``"fp32"``, ``"bf16"`` or ``"int8"``.
+        compile: wrap the prepared module in ``torch.compile(dynamic=True)``.
+
+    Raises:
+        ValueError: for an unknown runtime, or ``"int8"`` on a GPU.
+    """
+    if runtime not in _RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(_RUNTIMES)}")
+    if runtime == "int8" and device.type != "cpu":
+        raise ValueError("runtime='int8' is CPU-only (dynamic quantisation); use 'bf16' on a GPU")
+    dtype = torch.bfloat16 if runtime == "bf16" else torch.float32
+    if runtime != "int8" and not compile and _params_match(model, device, dtype):
+        return model
+    key = (str(device), runtime, compile)
+    fp = _fingerprint(model)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(model, {}).get(key)
+        if hit is not None and hit[0] == fp:
+            return hit[1]
+    if _params_match(model, device, dtype) and runtime != "int8":
+        prepared = model
+    else:
+        prepared = _fold_lora(copy.deepcopy(model))
+        if runtime == "int8":
+            prepared = _quantize_int8(prepared.to(device="cpu", dtype=torch.float32).eval())
+        else:
+            prepared = prepared.to(device=device, dtype=dtype)
+    if prepared is not model:  # the caller switches the source itself to eval and back
+        prepared.eval()
+    if compile:
+        prepared = torch.compile(prepared, dynamic=True)
+    if prepared is model or getattr(prepared, "_orig_mod", None) is model:
+        return prepared  # caching it would keep the source alive through its own cache entry
+    with _CACHE_LOCK:
+        _CACHE.setdefault(model, {})[key] = (fp, prepared)
+    return prepared

@@ -1,0 +1,82 @@
+"""int8 dynamic quantisation (CPU) agrees with fp32 on the top code.
+
+Fixture, stated honestly: a *random* tiny encoder's code head has near-zero margins
+between codes, so any perturbation flips its top code. Like a trained model, this
+fixture's code head has real structure instead: texts are drawn from four disjoint
+vocabularies ("topics"), and the head's rows are the centred mean embeddings of each
+topic computed on separate draws (a nearest-prototype classifier). The check is then
+agreement with fp32 on held-out texts, not accuracy.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from nokoding.inference import predict
+from nokoding.testing import NORWEGIAN_SAMPLE, make_tiny_encoder
+
+K = 4
+TOPICS = [sorted(set(" ".join(NORWEGIAN_SAMPLE[k::K]).split())) for k in range(K)]
+
+
+def _draw(seed: int, n: int) -> tuple[list[str], np.ndarray]:
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choices(TOPICS[i % K], k=rng.randint(3, 40))) for i in range(n)]
+    return texts, np.arange(n) % K
+
+
+@pytest.fixture(scope="module")
+def prototype_model(tmp_path_factory, tiny_model_class):
+    path = make_tiny_encoder(
+        tmp_path_factory.mktemp("int8") / "enc", "wordpiece", hidden_size=128, intermediate_size=256,
+        num_heads=4, num_layers=2, max_position_embeddings=64,
+    )
+    model = tiny_model_class(path, n_codes=K).eval()
+    texts, topic = _draw(10, 120)
+    emb = np.stack([p.embedding for p in predict(model, texts, device="cpu")])
+    centre = emb.mean(0)
+    proto = np.stack([(emb[topic == k] - centre).mean(0) for k in range(K)])
+    proto /= np.linalg.norm(proto, axis=1, keepdims=True)
+    with torch.no_grad():
+        model.code_head.weight.copy_(torch.from_numpy(proto))
+        model.code_head.bias.copy_(torch.from_numpy(-proto @ centre))
+    return model
+
+
+def test_int8_agrees_with_fp32_on_top_code(prototype_model) -> None:
+    texts, topic = _draw(20, 400)
+    fp32 = np.stack([p.code_logits for p in predict(prototype_model, texts, device="cpu", runtime="fp32")])
+    int8 = np.stack([p.code_logits for p in predict(prototype_model, texts, device="cpu", runtime="int8")])
+    assert (fp32.argmax(1) == topic).mean() >= 0.85, "fixture: the head must carry real structure"
+    assert not np.array_equal(fp32, int8), "int8 path must actually differ numerically"
+    agreement = (fp32.argmax(1) == int8.argmax(1)).mean()
+    assert agreement >= 0.99, f"top-code agreement {agreement:.3f}"
+
+
+def test_int8_copy_is_cached_and_source_untouched(prototype_model) -> None:
+    from nokoding.inference.runtime import prepare_model
+
+    before = {k: v.clone() for k, v in prototype_model.state_dict().items() if torch.is_tensor(v)}
+    dev = torch.device("cpu")
+    q1 = prepare_model(prototype_model, dev, "int8")
+    assert prepare_model(prototype_model, dev, "int8") is q1
+    assert q1 is not prototype_model
+    assert any(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in q1.modules())
+    assert all(type(m) is not torch.nn.Linear for m in q1.modules())
+    assert isinstance(prototype_model.code_head, torch.nn.Linear)
+    after = prototype_model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with torch.no_grad():  # changing the source invalidates the cached copy
+        prototype_model.code_head.bias.add_(0.0)
+    assert prepare_model(prototype_model, dev, "int8") is not q1
+
+
+def test_int8_is_cpu_only(prototype_model) -> None:
+    from nokoding.inference.runtime import prepare_model
+
+    with pytest.raises(ValueError, match="CPU-only"):
+        prepare_model(prototype_model, torch.device("cuda"), "int8")
