@@ -1,0 +1,118 @@
+"""The model card (``README.md`` of a saved model): data, protocol, intended use, limitations.
+
+Follows the headings of Mitchell et al. (2019), "Model Cards for Model Reporting", shortened
+to what a qualitative researcher needs before trusting a suggestion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nokoding.codebook import Codebook
+from nokoding.model.config import ModelConfig
+
+__all__ = ["render_model_card"]
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.extend(_flatten(value, f"{name}."))
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            rows.append((name, value))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render_model_card(
+    config: ModelConfig,
+    codebook: Codebook,
+    training_args: Mapping[str, Any],
+    data_summary: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    *,
+    figures: Sequence[str] = (),
+) -> str:
+    """Markdown text of the model card.
+
+    Args:
+        config: the model's config (backbone, heads, strategy).
+        codebook: its codebook (categories and codes are listed).
+        training_args: the ``TrainingArguments`` as a mapping.
+        data_summary: counts and sources of the training data (``data.json``).
+        metrics: evaluation results (``metrics.json``); scalar entries become a table.
+        figures: image paths relative to the model folder, shown under "Figures".
+    """
+    lines = [
+        f"# nokoding coding model — codebook `{codebook.name}`",
+        "",
+        "Suggests codebook codes (category / subcategory) and a sentiment label for interview "
+        "segments. Load with `nokoding.load_model(<this folder>)` or use "
+        "`nokoding.suggest_codes(texts, model=<this folder>)`.",
+        "",
+        "## Model",
+        "",
+        f"- Backbone: `{config.backbone_name}` (weights sha256 `{config.backbone_sha256}`), "
+        f"{config.pooling} pooling, text prefix `{config.text_prefix!r}`, window {config.max_length} tokens.",
+        f"- Fine-tuning: `{config.strategy}`"
+        + (f" (LoRA r={config.lora.r}, alpha={config.lora.alpha}, on {', '.join(config.lora.target_modules)})"
+           if config.strategy == "lora" and config.lora else "")
+        + ".",
+        f"- Code head: {config.code_head} ({config.n_codes} codes, sigmoid, multi-label); category score = "
+        + ("noisy-OR 1 − ∏(1 − p) over the category's codes." if config.category_aggregation == "noisy_or"
+           else "maximum over the category's codes."),
+        f"- Sentiment head: {config.sentiment_head} (softmax over {', '.join(config.sentiment_labels)}).",
+        f"- Written by nokoding {config.nokoding_version}.",
+        "",
+        "## Codebook",
+        "",
+        f"{codebook.title or codebook.name}" + (f" — source: {codebook.source}" if codebook.source else ""),
+        "",
+    ]
+    for cat in codebook.categories:
+        lines.append(f"- **{cat.name}** (`{cat.id}`): " + ", ".join(c.subcategory for c in codebook.codes_in(cat.id)))
+    lines += ["", "## Training data and protocol", ""]
+    if data_summary:
+        for key, value in _flatten(data_summary):
+            lines.append(f"- {key}: {_fmt(value)}")
+    else:
+        lines.append("- not recorded")
+    if training_args:
+        lines += ["", "<details><summary>Training arguments</summary>", "", "| argument | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in _flatten(training_args)]
+        lines += ["", "</details>"]
+    lines += ["", "## Evaluation", ""]
+    rows = _flatten(metrics)
+    if rows:
+        lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    else:
+        lines.append("Not evaluated yet (`metrics.json` is empty).")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{f}]({f})" for f in figures] or ["None yet."]
+    lines += [
+        "",
+        "## Intended use",
+        "",
+        "A second reader for qualitative coding: it proposes codes, with the most similar hand-coded "
+        "segments as evidence, for a human coder to accept or reject. It is not a replacement for "
+        "coding, and its suggestions are not findings.",
+        "",
+        "## Limitations",
+        "",
+        "- Trained on few examples per code (see the data section); codes with fewer examples are "
+        "less reliable, and probabilities are not calibrated across codes.",
+        "- Knows only this codebook; text about other themes still receives the nearest codes.",
+        "- Sentiment is the sentiment toward the coded theme as labelled in the training data, "
+        "not general polarity.",
+        "- Texts longer than the window are split into overlapping windows whose scores are averaged.",
+        "",
+    ]
+    return "\n".join(lines)

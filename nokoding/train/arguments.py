@@ -1,0 +1,117 @@
+"""Training hyper-parameters (saved as ``training_args.json`` next to the model)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from nokoding.model.config import LoraSettings
+
+__all__ = ["TrainingArguments"]
+
+#: Encoder learning rate per strategy when ``learning_rate`` is ``None``.
+DEFAULT_ENCODER_LR = {"lora": 5e-4, "full": 3e-5, "frozen": 0.0}
+
+
+@dataclass
+class TrainingArguments:
+    """How :func:`nokoding.train.train` fits a coding model.
+
+    Training has two stages. (1) *Head fitting*: the training texts are embedded once with the
+    untuned encoder; the heads start from class prototypes (label-embedding initialisation,
+    codebook descriptions included) and are fitted on these cached embeddings for
+    ``head_steps`` full-batch steps — cheap, and all that strategy ``"frozen"`` does.
+    (2) *Encoder fine-tuning* (``"lora"``/``"full"``): ``epochs`` passes over the examples in
+    shuffled mini-batches, encoder and heads together.
+
+    The code loss is binary cross-entropy per code (sigmoid, multi-label; sets the probability
+    level) plus ``rank_loss_weight`` × softmax cross-entropy against the normalised multi-hot
+    target (only ranks the codes: with one or two codes per quote, this is the stronger
+    training signal for top-k accuracy). The sentiment loss is class-balanced softmax
+    cross-entropy, weighted by ``sentiment_loss_weight``.
+
+    Attributes:
+        epochs: encoder fine-tuning passes over the examples (stage 2).
+        batch_size: examples per optimiser step in stage 2.
+        learning_rate: encoder learning rate; ``None`` → 5e-4 for LoRA, 3e-5 for full.
+        head_learning_rate: head learning rate in stage 2.
+        head_steps: full-batch optimiser steps of stage 1 (0 skips it).
+        head_stage_learning_rate: learning rate of stage 1 (Adam).
+        weight_decay: AdamW weight decay (not applied to biases, norms or the temperature).
+        warmup_ratio: share of stage-2 steps with a linearly rising learning rate (then linear decay).
+        max_grad_norm: gradient clipping (L2 norm over all trainable parameters).
+        rank_loss_weight, sentiment_loss_weight: loss weights (see above).
+        class_weighting: ``"balanced"`` weights examples so every code counts the same;
+            ``"none"`` weights examples equally.
+        use_descriptions: add one example per code from its codebook description.
+        description_weight: loss weight of a description example.
+        code_head, sentiment_head: ``"cosine"`` (default) or ``"linear"``.
+        category_aggregation: ``"noisy_or"`` or ``"max"`` (category score from code probabilities).
+        init_scale: initial head temperature (logit of a perfect cosine match before the bias).
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA shape (strategy "lora").
+        train_word_embeddings: also tune the word embeddings (strategy "full"; ~10× slower on CPU).
+        max_length: training window in tokens (longer examples are truncated); ``None`` → backbone's.
+        seed: seeds weight initialisation, dropout and shuffling.
+        deterministic: ask torch for deterministic kernels during training.
+        evidence: store the training segments' embeddings for evidence.
+        progress: show a progress bar.
+    """
+
+    epochs: int = 6
+    batch_size: int = 16
+    learning_rate: float | None = None
+    head_learning_rate: float = 2e-3
+    head_steps: int = 100
+    head_stage_learning_rate: float = 1e-2
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    rank_loss_weight: float = 1.0
+    category_loss_weight: float = 0.0
+    sentiment_loss_weight: float = 1.0
+    class_weighting: Literal["balanced", "none"] = "balanced"
+    use_descriptions: bool = True
+    description_weight: float = 1.0
+    code_head: Literal["cosine", "linear"] = "cosine"
+    sentiment_head: Literal["cosine", "linear"] = "cosine"
+    category_aggregation: Literal["noisy_or", "max"] = "noisy_or"
+    init_scale: float = 10.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    lora_target_modules: tuple[str, ...] = field(default=LoraSettings().target_modules)
+    train_word_embeddings: bool = False
+    max_length: int | None = None
+    seed: int = 0
+    deterministic: bool = True
+    evidence: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.head_steps < 0:
+            raise ValueError("epochs and head_steps must be ≥ 0")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be ≥ 1")
+        if self.class_weighting not in ("balanced", "none"):
+            raise ValueError(f"class_weighting must be 'balanced' or 'none', not {self.class_weighting!r}")
+        self.lora_target_modules = tuple(self.lora_target_modules)
+
+    def lora(self) -> LoraSettings:
+        """The LoRA shape these arguments describe."""
+        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout, tuple(self.lora_target_modules))
+
+    def encoder_learning_rate(self, strategy: str) -> float:
+        """``learning_rate`` or the strategy's default."""
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_ENCODER_LR[strategy]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (tuples as lists)."""
+        out = asdict(self)
+        out["lora_target_modules"] = list(self.lora_target_modules)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingArguments:
+        """Rebuild from :meth:`to_dict` output; unknown keys (e.g. ``strategy``) are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

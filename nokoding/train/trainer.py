@@ -1,0 +1,366 @@
+"""Fine-tune a coding model on hand-coded records (see :class:`TrainingArguments` for the recipe)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nokoding.codebook import Codebook
+from nokoding.model.coding_model import CodingModel
+from nokoding.model.evidence import EvidenceStore
+from nokoding.model.heads import prototypes
+from nokoding.train.arguments import TrainingArguments
+from nokoding.train.data import (
+    IGNORE,
+    TrainingExample,
+    build_examples,
+    class_balanced_weights,
+    code_targets,
+    load_training_data,
+    sentiment_targets,
+    summarise,
+)
+
+__all__ = ["seeded", "train"]
+
+
+@contextmanager
+def seeded(seed: int, *, deterministic: bool = True) -> Iterator[None]:
+    """Run a block with torch's CPU random generator seeded and, optionally, deterministic kernels.
+
+    The global generator state and the deterministic-algorithms setting are restored afterwards,
+    so training does not disturb the caller's randomness.
+    """
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    codes: torch.Tensor
+    sentiments: torch.Tensor
+    weights: torch.Tensor
+
+
+class _Loss:
+    """Code loss (BCE + ranking softmax CE) and class-balanced sentiment CE; see TrainingArguments."""
+
+    def __init__(
+        self, args: TrainingArguments, sentiments: torch.Tensor, n_labels: int, code_to_category: Sequence[int]
+    ) -> None:
+        self.args = args
+        # membership matrix (n_codes, n_categories) of the codebook hierarchy
+        c2c = torch.tensor(list(code_to_category), dtype=torch.long)
+        self.membership = F.one_hot(c2c, int(c2c.max()) + 1).float() if len(c2c) else torch.zeros(0, 0)
+        labelled = sentiments[sentiments != IGNORE]
+        counts = torch.bincount(labelled, minlength=n_labels).float()
+        present = counts > 0
+        weights = torch.zeros(n_labels)
+        if present.any():
+            weights[present] = labelled.numel() / (int(present.sum()) * counts[present])
+        self.sentiment_class_weights = weights
+
+    def __call__(
+        self, code_logits: torch.Tensor, sentiment_logits: torch.Tensor, batch: _Batch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        w = batch.weights
+        bce = F.binary_cross_entropy_with_logits(code_logits, batch.codes, reduction="none").mean(dim=-1)
+        n_pos = batch.codes.sum(dim=-1)
+        soft = batch.codes / n_pos.clamp(min=1).unsqueeze(-1)
+        rank = -(soft * F.log_softmax(code_logits, dim=-1)).sum(dim=-1)  # 0 for uncoded examples
+        per_example = bce + self.args.rank_loss_weight * rank
+        if self.args.category_loss_weight:
+            # P(category) = sum of the softmax over its codes; CE against the normalised categories
+            cat_target = (batch.codes @ self.membership).clamp(max=1.0)
+            cat_target = cat_target / cat_target.sum(dim=-1, keepdim=True).clamp(min=1.0)
+            log_cat = torch.logsumexp(
+                F.log_softmax(code_logits, dim=-1).unsqueeze(-1) + torch.log(self.membership).unsqueeze(0), dim=1
+            )
+            per_example = per_example - self.args.category_loss_weight * (cat_target * log_cat.clamp(min=-1e4)).sum(-1)
+        code_loss = (w * per_example).sum() / w.sum()
+        if (batch.sentiments != IGNORE).any():
+            sent_loss = F.cross_entropy(
+                sentiment_logits, batch.sentiments, weight=self.sentiment_class_weights, ignore_index=IGNORE
+            )
+        else:
+            sent_loss = code_logits.new_zeros(())
+        return code_loss + self.args.sentiment_loss_weight * sent_loss, code_loss, sent_loss
+
+
+def _tokenize(model: CodingModel, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text (``model.prepare_text``), truncated to ``max_length`` with a warning."""
+    prepared = [model.prepare_text(t) for t in texts]
+    full = model.tokenizer(prepared, truncation=False, return_token_type_ids=False, verbose=False)["input_ids"]
+    long = [i for i, ids in enumerate(full) if len(ids) > max_length]
+    if long:
+        warnings.warn(
+            f"{len(long)} training example(s) longer than {max_length} tokens were truncated for training",
+            stacklevel=3,
+        )
+        cut = model.tokenizer([prepared[i] for i in long], truncation=True, max_length=max_length)["input_ids"]
+        full = list(full)
+        for i, ids in zip(long, cut, strict=True):
+            full[i] = ids
+    return [list(ids) for ids in full]
+
+
+def _pad(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+        mask[i, : len(x)] = 1
+    return input_ids, mask
+
+
+def _head_parameters(model: CodingModel) -> list[torch.nn.Parameter]:
+    return [*model.code_head.parameters(), *model.sentiment_head.parameters()]
+
+
+def _init_heads(
+    model: CodingModel, emb: torch.Tensor, codes: torch.Tensor, sentiments: torch.Tensor, args: TrainingArguments
+) -> None:
+    """Label-embedding initialisation: prototypes from the untuned encoder's embeddings."""
+    center = emb.mean(dim=0)
+    typical = float((emb - center).norm(dim=-1).mean())
+    prior = codes.mean(dim=0).clamp(1e-3, 1 - 1e-3)
+    model.code_head.init_from_prototypes(
+        prototypes(emb, codes, center), center, scale=args.init_scale, bias=torch.log(prior / (1 - prior)),
+        typical_norm=typical,
+    )
+    n_sent = len(model.sentiment_labels)
+    onehot = torch.zeros(len(sentiments), n_sent)
+    labelled = sentiments != IGNORE
+    onehot[labelled, sentiments[labelled]] = 1.0
+    model.sentiment_head.init_from_prototypes(
+        prototypes(emb, onehot, center), center, scale=args.init_scale, bias=0.0, typical_norm=typical
+    )
+
+
+class _Run:
+    """State of one training run: examples as tensors, the loss, the log and the progress bar."""
+
+    def __init__(self, model: CodingModel, examples: Sequence[TrainingExample], args: TrainingArguments) -> None:
+        self.model = model
+        self.args = args
+        cb = model.codebook
+        self.codes = code_targets(examples, cb)
+        self.sentiments = sentiment_targets(examples, model.sentiment_labels)
+        if args.class_weighting == "balanced":
+            self.weights = torch.tensor(class_balanced_weights(examples, cb), dtype=torch.float32)
+        else:
+            self.weights = torch.tensor([e.weight for e in examples], dtype=torch.float32)
+        self.loss = _Loss(args, self.sentiments, len(model.sentiment_labels), cb.code_to_category())
+        self.texts = [e.text for e in examples]
+        self.max_length = int(args.max_length or model.max_length)
+        self.ids = _tokenize(model, self.texts, self.max_length)
+        pad = model.tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else 0)
+        self.log: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
+        self.bar: Any = None
+
+    # -------------------------------------------------------------- bookkeeping
+    def record(self, stage: str, epoch: int, step: int, losses: tuple[torch.Tensor, ...], lr: float) -> None:
+        total, code, sent = (float(x.detach()) for x in losses)
+        row = {
+            "stage": stage, "epoch": epoch, "step": step, "loss": total, "code_loss": code,
+            "sentiment_loss": sent, "lr": lr, "time": round(time.perf_counter() - self.started, 3),
+        }
+        self.log.append(row)
+        if self.bar is not None:
+            self.bar.set_postfix(stage=stage, loss=f"{total:.4f}")
+
+    def tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def batch(self, idx: torch.Tensor) -> _Batch:
+        input_ids, mask = _pad([self.ids[int(i)] for i in idx], self.pad_id)
+        return _Batch(input_ids, mask, self.codes[idx], self.sentiments[idx], self.weights[idx])
+
+    # -------------------------------------------------------------- stages
+    def fit_heads(self, emb: torch.Tensor) -> None:
+        """Stage 1: full-batch Adam on the heads over cached embeddings."""
+        params = _head_parameters(self.model)
+        opt = torch.optim.Adam(params, lr=self.args.head_stage_learning_rate)
+        batch = _Batch(torch.empty(0), torch.empty(0), self.codes, self.sentiments, self.weights)
+        for step in range(1, self.args.head_steps + 1):
+            opt.zero_grad(set_to_none=True)
+            losses = self.loss(self.model.code_head(emb), self.model.sentiment_head(emb), batch)
+            losses[0].backward()
+            opt.step()
+            if step == 1 or step % 10 == 0 or step == self.args.head_steps:
+                self.record("heads", 0, step, losses, self.args.head_stage_learning_rate)
+            self.tick()
+
+    def batches(self, gen: torch.Generator) -> list[torch.Tensor]:
+        """One epoch of shuffled mini-batches of similar length (less padding, same randomness).
+
+        The examples are shuffled, cut into pools of ``8 × batch_size``, each pool is sorted by
+        length and cut into batches, and the batch order is shuffled again.
+        """
+        size = self.args.batch_size
+        perm = torch.randperm(len(self.ids), generator=gen).tolist()
+        out = []
+        for start in range(0, len(perm), 8 * size):
+            pool = sorted(perm[start : start + 8 * size], key=lambda i: len(self.ids[i]))
+            out += [torch.tensor(pool[k : k + size]) for k in range(0, len(pool), size)]
+        order = torch.randperm(len(out), generator=gen).tolist()
+        return [out[k] for k in order]
+
+    def encoder_steps(self) -> int:
+        return self.args.epochs * math.ceil(len(self.ids) / self.args.batch_size)
+
+    def fine_tune(self, strategy: str) -> None:
+        """Stage 2: mini-batch AdamW on encoder (LoRA or full) and heads together."""
+        args, model = self.args, self.model
+        enc_lr = args.encoder_learning_rate(strategy)
+        head_ids = {id(p) for p in _head_parameters(model)}
+        decay, no_decay, heads = [], [], []
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if id(p) in head_ids:
+                heads.append(p)
+            elif p.ndim >= 2 and "norm" not in name.lower():
+                decay.append(p)
+            else:
+                no_decay.append(p)
+        groups = [
+            {"params": decay, "lr": enc_lr, "weight_decay": args.weight_decay},
+            {"params": no_decay, "lr": enc_lr, "weight_decay": 0.0},
+            {"params": heads, "lr": args.head_learning_rate, "weight_decay": 0.0},
+        ]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]])
+        total = self.encoder_steps()
+        warm = int(round(args.warmup_ratio * total))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / max(1, warm)
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        gen = torch.Generator().manual_seed(args.seed)
+        trainable = [p for g in groups for p in g["params"]]
+        model.train()
+        step = 0
+        for epoch in range(1, args.epochs + 1):
+            for idx in self.batches(gen):
+                batch = self.batch(idx)
+                out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+                losses = self.loss(out.code_logits, out.sentiment_logits, batch)
+                opt.zero_grad(set_to_none=True)
+                losses[0].backward()
+                if args.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm)
+                lr = opt.param_groups[0]["lr"]
+                opt.step()
+                sched.step()
+                step += 1
+                self.record("encoder", epoch, step, losses, lr)
+                self.tick()
+        model.eval()
+
+
+def train(
+    data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
+    *,
+    codebook: Codebook | str | os.PathLike[str] | None = None,
+    backbone: str | os.PathLike[str] = "me5-small",
+    strategy: str = "lora",
+    out_dir: str | os.PathLike[str] | None = None,
+    args: TrainingArguments | None = None,
+    **overrides: Any,
+) -> CodingModel:
+    """Fine-tune a coding model on hand-coded records.
+
+    Args:
+        data: a corpus name (``"thesis_mrs"``) or folder, a JSON Lines file of records, or an
+            iterable of record mappings (``text``, ``code_id`` or ``category``+``subcategory``,
+            optional ``id``, ``sentiment``, ``group``; see :mod:`nokoding.train.data`).
+        codebook: the codebook (object, name or YAML path); default the corpus's own.
+        backbone: a backbone name (``"me5-small"``, ``"nb-bert-base"``) or an encoder folder.
+        strategy: ``"lora"`` (default: LoRA adapters, word embeddings frozen), ``"full"`` (all
+            encoder weights except the word embeddings) or ``"frozen"`` (heads only).
+        out_dir: if given, the trained model is saved there (see :mod:`nokoding.model.io`).
+        args: hyper-parameters; ``**overrides`` replace single fields (``epochs=3``).
+
+    Returns:
+        The trained :class:`CodingModel` in eval mode; ``model.training_log`` holds the log
+        rows (also saved as ``training_log.jsonl``) and ``model.data_summary`` the data counts.
+
+    Raises:
+        nokoding.train.data.TrainingDataError: unusable records.
+        nokoding.backbones.BackboneError: unknown backbone or missing weights.
+        ValueError: unknown strategy or argument values; TypeError: unknown override names.
+    """
+    args = replace(args or TrainingArguments(), **overrides)
+    if strategy not in ("lora", "full", "frozen"):
+        raise ValueError(f"unknown fine-tuning strategy {strategy!r}; use 'lora', 'full' or 'frozen'")
+    records, codebook = load_training_data(data, codebook)
+    origin = str(data) if isinstance(data, (str, os.PathLike)) else "records"
+    examples = build_examples(
+        records, codebook, use_descriptions=args.use_descriptions, description_weight=args.description_weight,
+        origin=origin,
+    )
+    with seeded(args.seed, deterministic=args.deterministic):
+        model = CodingModel.from_backbone(
+            backbone, codebook, strategy=strategy, lora=args.lora(), code_head=args.code_head,
+            sentiment_head=args.sentiment_head, category_aggregation=args.category_aggregation,
+            max_length=args.max_length, train_word_embeddings=args.train_word_embeddings,
+        )
+        run = _Run(model, examples, args)
+        total = args.head_steps + (run.encoder_steps() if strategy != "frozen" else 0)
+        if args.progress:
+            from tqdm.auto import tqdm
+
+            run.bar = tqdm(total=total, desc="nokoding train", unit="step", leave=False)
+        try:
+            emb = torch.from_numpy(model.embed(run.texts))
+            _init_heads(model, emb, run.codes, run.sentiments, args)
+            run.fit_heads(emb)
+            if strategy != "frozen" and args.epochs > 0:
+                run.fine_tune(strategy)
+        finally:
+            if run.bar is not None:
+                run.bar.close()
+    model.eval()
+    if args.evidence:
+        recs = [e for e in examples if e.source == "record"]
+        emb = model.embed([e.text for e in recs])
+        model.evidence = EvidenceStore.build(
+            emb, [e.id for e in recs], [e.text for e in recs], [e.code_ids for e in recs]
+        )
+    summary = summarise(examples, codebook, source=origin)
+    summary["backbone"] = model.config.backbone_name
+    summary["strategy"] = strategy
+    summary["training_seconds"] = round(time.perf_counter() - run.started, 1)
+    model.training_log = run.log
+    model.data_summary = summary
+    model.training_args = {"backbone": str(backbone), "strategy": strategy, **args.to_dict()}
+    if out_dir is not None:
+        model.save_pretrained(Path(out_dir))
+    return model
