@@ -238,6 +238,7 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
                            "reported as 0 and counted in notes",
             "category_scores": "sum of code probabilities per category (noisy-OR for methods with "
                                "independent per-code probabilities)",
+            "unstratified_repeats": sum(1 for f in result.folds if not f.stratified) // max(result.n_folds, 1),
             "training_folds_missing_a_code": n_degenerate,
             "total_training_folds": len(result.folds),
             "codes_absent_from_training_folds": absent,
@@ -437,6 +438,9 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str] | None
                      "folds lacked at least one code of the corpus (codes with fewer units than folds); "
                      "those methods cannot predict such a code in that fold unless it has a description "
                      "(logistic regression: probability 0; prototypes: description-only prototype).")
+    if proto.get("unstratified_repeats"):
+        lines.append(f"- {proto['unstratified_repeats']} repeat(s) could not be stratified (no code had as many "
+                     "units as folds) and used a shuffled grouped K-fold instead.")
     any_note = False
     for name, m in methods.items():
         for note, count in m["notes"].items():

@@ -53,6 +53,8 @@ class Fold:
         seed: the random seed of this repeat's shuffle.
         train_units, test_units: sorted unit indices, disjoint, shape ``(n,)``.
         absent_codes: code ids that occur in the corpus but in no training unit of this fold.
+        stratified: ``False`` when no code had as many units as folds, so the repeat fell back
+            to a shuffled, grouped but unstratified K-fold (:class:`~sklearn.model_selection.GroupKFold`).
     """
 
     repeat: int
@@ -61,6 +63,7 @@ class Fold:
     train_units: NDArray[np.int64]
     test_units: NDArray[np.int64]
     absent_codes: tuple[str, ...] = ()
+    stratified: bool = True
 
 
 def record_code_id(record: Mapping[str, Any], codebook: Codebook, where: str = "") -> str:
@@ -138,7 +141,9 @@ def grouped_folds(
     ``seed + repeat``) on one row per (unit, code) — so a quote filed under two codes counts
     towards both codes' strata — grouped by unit. Codes with fewer units than folds cannot be
     in every training fold; they are listed in :attr:`Fold.absent_codes` (scikit-learn's
-    warning about them is replaced by that record).
+    warning about them is replaced by that record). When *no* code has as many units as
+    folds, stratification is impossible and the repeat uses a shuffled
+    :class:`~sklearn.model_selection.GroupKFold` instead (:attr:`Fold.stratified` is ``False``).
 
     Returns:
         ``n_repeats * n_folds`` folds, repeat-major.
@@ -146,7 +151,7 @@ def grouped_folds(
     Raises:
         ValueError: if ``n_folds < 2``, ``n_repeats < 1`` or there are fewer units than folds.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     if n_folds < 2:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
@@ -166,9 +171,15 @@ def grouped_folds(
     folds: list[Fold] = []
     for r in range(n_repeats):
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed + r)
+        stratified = True
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*least populated class.*", category=UserWarning)
-            splits = list(splitter.split(np.zeros(len(y)), y, groups))
+            try:
+                splits = list(splitter.split(np.zeros(len(y)), y, groups))
+            except ValueError:  # every code has fewer units than folds: stratification impossible
+                stratified = False
+                plain = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed + r)
+                splits = list(plain.split(np.zeros(len(y)), y, groups))
         for f, (_, test_rows) in enumerate(splits):
             test = np.unique(groups[test_rows])
             train = np.setdiff1d(np.arange(len(units)), test)
@@ -176,5 +187,5 @@ def grouped_folds(
                 raise ValueError(f"repeat {r} fold {f} is empty; use fewer folds")
             train_codes = {cid for u in train for cid in units[u].code_ids}
             absent = tuple(c for c in codebook.code_ids if c in present and c not in train_codes)
-            folds.append(Fold(r, f, seed + r, train.astype(np.int64), test.astype(np.int64), absent))
+            folds.append(Fold(r, f, seed + r, train.astype(np.int64), test.astype(np.int64), absent, stratified))
     return folds

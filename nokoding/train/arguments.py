@@ -63,6 +63,7 @@ class TrainingArguments:
     head_learning_rate: float = 2e-3
     head_steps: int = 100
     head_stage_learning_rate: float = 1e-2
+    head_stage: Literal["before", "after"] = "before"
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -92,6 +93,8 @@ class TrainingArguments:
             raise ValueError("epochs and head_steps must be ≥ 0")
         if self.batch_size < 1:
             raise ValueError("batch_size must be ≥ 1")
+        if self.head_stage not in ("before", "after"):
+            raise ValueError(f"head_stage must be 'before' or 'after', not {self.head_stage!r}")
         if self.class_weighting not in ("balanced", "none"):
             raise ValueError(f"class_weighting must be 'balanced' or 'none', not {self.class_weighting!r}")
         self.lora_target_modules = tuple(self.lora_target_modules)

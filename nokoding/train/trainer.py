@@ -341,9 +341,16 @@ def train(
         try:
             emb = torch.from_numpy(model.embed(run.texts))
             _init_heads(model, emb, run.codes, run.sentiments, args)
-            run.fit_heads(emb)
-            if strategy != "frozen" and args.epochs > 0:
+            tune_encoder = strategy != "frozen" and args.epochs > 0
+            if tune_encoder and args.head_stage == "after":
                 run.fine_tune(strategy)
+                emb = torch.from_numpy(model.embed(run.texts))  # the tuned encoder's view
+                _init_heads(model, emb, run.codes, run.sentiments, args)
+                run.fit_heads(emb)
+            else:
+                run.fit_heads(emb)
+                if tune_encoder:
+                    run.fine_tune(strategy)
         finally:
             if run.bar is not None:
                 run.bar.close()

@@ -108,3 +108,11 @@ def test_grouping_holds_for_any_code_sizes(sizes, n_folds, seed):
     units = build_units(records, codebook)
     folds = grouped_folds(units, codebook, n_folds=n_folds, n_repeats=2, seed=seed)
     _check_folds(units, folds, n_folds, 2)
+
+
+def test_all_codes_rarer_than_folds_falls_back_to_unstratified_grouped_folds(codebook):
+    records = make_records(per_code=1)  # every code: 1 own unit + 1 shared quote = 2 units < 3 folds
+    units = build_units(records, codebook)
+    folds = grouped_folds(units, codebook, n_folds=3, n_repeats=2)
+    assert not any(f.stratified for f in folds)
+    _check_folds(units, folds, 3, 2)
