@@ -10,7 +10,7 @@ Run from the repository root (needs ``pip install 'nokoding[ray]'``):
 Three timed runs over one synthetic corpus of Norwegian interview transcripts (informant
 turns built from :data:`nokoding.testing.NORWEGIAN_SAMPLE`, fixed seed):
 
-1. **local** — :func:`nokoding.tag.tag` in this process (torch uses every core it may);
+1. **local** — :func:`nokoding.tagging.tag` in this process (torch uses every core it may);
 2. **ray** — :func:`nokoding.distributed.tag_ray` on a private Ray instance with ``--cpus``
    CPUs and ``--actors`` model actors; the outputs are checked to be byte-identical to (1);
 3. **ray, no model** — the same pipeline with a suggester that returns a constant
@@ -110,7 +110,7 @@ def main(
 
     from nokoding.codebook import Codebook
     from nokoding.distributed import tag_ray
-    from nokoding.tag import tag
+    from nokoding.tagging import tag
 
     work = Path(tempfile.mkdtemp(prefix="bench_ray_"))
     try:

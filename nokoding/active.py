@@ -7,7 +7,7 @@ returns a short, varied list — by default 20 — to code by hand before retrai
 Method (pool-based active learning with an uncertainty pre-filter and a core-set step):
 
 1. **Candidates.** Every segment of the given documents (cut as ``nokoding tag`` cuts them:
-   informant turns and turns of unknown role, :func:`nokoding.segment.segment`), segments or
+   informant turns and turns of unknown role, :func:`nokoding.segmentation.segment`), segments or
    free texts. Segments whose text is already in the model's training data — the evidence
    store's texts, plus ``exclude`` — are left out: equal after Unicode NFC and whitespace
    collapsing, or one containing the other when the contained text has at least
@@ -338,7 +338,7 @@ def _items(inputs: Any) -> Iterator[tuple[str, Segment | None]]:
         elif isinstance(item, Segment):
             yield item.text, item
         elif isinstance(item, Document):
-            from nokoding.segment import segment
+            from nokoding.segmentation import segment
 
             for seg in segment(item, roles=CODED_ROLES):  # type: ignore[arg-type]
                 yield seg.text, seg

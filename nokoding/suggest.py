@@ -106,10 +106,10 @@ def clear_model_cache() -> None:
 
 def _segments_of(document: Document) -> list[Segment]:
     try:
-        from nokoding.segment import segment
+        from nokoding.segmentation import segment
     except ImportError as err:
         raise RuntimeError(
-            f"cannot segment document {document.id!r}: nokoding.segment is not available ({err}); "
+            f"cannot segment document {document.id!r}: nokoding.segmentation is not available ({err}); "
             "pass its segments (or texts) instead"
         ) from None
     return list(segment(document))
@@ -244,7 +244,7 @@ def suggest_codes(
 
     Args:
         texts_or_segments: a text, a :class:`Segment`, a :class:`Document` (cut into segments
-            with :func:`nokoding.segment.segment`), or an iterable mixing them.
+            with :func:`nokoding.segmentation.segment`), or an iterable mixing them.
         model: a loaded :class:`~nokoding.model.CodingModel`, a model folder, or a model name
             (``"thesis-mrs"``: ``$NOKODING_MODELS/<name>`` or ``<repository>/models/<name>``);
             names and folders are loaded once and cached.

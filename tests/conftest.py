@@ -87,3 +87,43 @@ def small_corpus(tmp_path: Path) -> Path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models on a shared 2-core machine run far faster with one torch thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A WordPiece (NB-BERT-like) and a Unigram (E5-like) tiny random encoder folder."""
+    from nokoding.testing import make_tiny_encoder
+
+    root = tmp_path_factory.mktemp("tiny_encoders")
+    return {kind: make_tiny_encoder(root / kind, kind, max_position_embeddings=64) for kind in ("wordpiece", "unigram")}
+
+
+@pytest.fixture
+def codebook(small_codebook_dict):
+    """The small 4-code codebook as a :class:`~nokoding.codebook.Codebook`."""
+    from nokoding.codebook import Codebook
+
+    return Codebook.from_dict(small_codebook_dict)
+
+
+@pytest.fixture
+def records(codebook) -> list[dict]:
+    """Each built-in sample sentence coded with a code and a sentiment in turn."""
+    from nokoding.testing import NORWEGIAN_SAMPLE
+
+    return [
+        {"id": f"r{i}", "text": text, "code_id": codebook.code_ids[i % codebook.n_codes],
+         "sentiment": codebook.sentiment_labels[i % 3]}
+        for i, text in enumerate(NORWEGIAN_SAMPLE)
+    ]

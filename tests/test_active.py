@@ -6,7 +6,6 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from nokoding.active import (
@@ -18,7 +17,7 @@ from nokoding.active import (
 )
 from nokoding.codebook import Codebook
 from nokoding.ingest import from_text, read
-from nokoding.segment import segment
+from nokoding.segmentation import segment
 from nokoding.testing import make_tiny_encoder
 
 CODEBOOK = {
@@ -67,18 +66,10 @@ def transcript(answers: list[str]) -> str:
     return "\n\n".join(turns) + "\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Two tiny models on the 4-code test codebook: one trained with sentiment labels, one without."""
-    from nokoding.train import train
+    from nokoding.training import train
 
     root = tmp_path_factory.mktemp("active")
     codebook = Codebook.from_dict(CODEBOOK)

@@ -26,7 +26,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 from lxml import etree
 from typer.testing import CliRunner
 
@@ -37,7 +36,7 @@ from nokoding.export.qdc import write_qdc
 from nokoding.export.qdpx import read_qdpx, write_qdpx
 from nokoding.export.tagged import TaggedDocument
 from nokoding.ingest import from_text
-from nokoding.segment import segment
+from nokoding.segmentation import segment
 from nokoding.suggestions import CodeScore, Suggestion
 from nokoding.testing import make_tiny_encoder
 
@@ -222,15 +221,6 @@ def as_human_coder(src: Path, dst: Path, name: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared 2-core machine run far faster with one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("study")
@@ -261,7 +251,7 @@ def test_study_survives_export_import_train_evaluate_tag_and_next(study, tmp_pat
     from nokoding.evaluate import evaluate_model
     from nokoding.export.tabular import read_csv
     from nokoding.model import load_model
-    from nokoding.train import train
+    from nokoding.training import train
 
     codebook: Codebook = study["codebook"]
     ids, names = codebook.code_ids, pairs(codebook)
@@ -421,7 +411,7 @@ def test_cli_train_refuses_bad_data_with_the_validation_report(study, tmp_path):
 
 def test_cli_evaluate_takes_coded_data(study, tmp_path):
     from nokoding.cli import app
-    from nokoding.train import train
+    from nokoding.training import train
 
     coded = load_coded_data(study["project"], coders=[CODER])
     model_dir = tmp_path / "model"

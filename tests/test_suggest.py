@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nokoding.codebook import Codebook
 from nokoding.document import Document, Segment, SpeakerTurn
 from nokoding.inference import reference_predict
 from nokoding.suggest import SuggestionList, clear_model_cache, get_model, suggest_codes
 from nokoding.testing import NORWEGIAN_SAMPLE, make_tiny_encoder
-from nokoding.train import train
+from nokoding.training import train
 
 CODEBOOK = {
     "name": "suggest_test",
@@ -27,14 +26,6 @@ CODEBOOK = {
     ],
 }
 LONG = " ".join(NORWEGIAN_SAMPLE)  # far beyond the tiny encoder's 64-token window
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +121,7 @@ def test_segments_and_documents(model):
 
 
 def test_document_without_segmenter_is_a_clear_error(model, monkeypatch):
-    monkeypatch.setitem(sys.modules, "nokoding.segment", None)  # import fails
+    monkeypatch.setitem(sys.modules, "nokoding.segmentation", None)  # import fails
     doc = Document(id="int2", text="Hei.", turns=(SpeakerTurn("A", "informant", 0, 4),))
     with pytest.raises(RuntimeError, match="cannot segment document 'int2'"):
         suggest_codes(doc, model, device="cpu")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from nokoding.codebook import Codebook
 from nokoding.export.qdpx import read_qdpx
 from nokoding.export.tabular import read_csv, read_jsonl
-from nokoding.tag import expand_inputs, tag
+from nokoding.tagging import expand_inputs, tag
 from tests.conftest import SMALL_CODEBOOK
 from tests.export.fakes import FakeSuggester, read_labelled_text, segment_turns
 
@@ -151,7 +151,7 @@ def test_bad_arguments_are_rejected_before_any_work(tmp_path, corpus, codebook):
 
 
 def test_cli_exits_non_zero_after_finishing_the_rest(tmp_path, corpus, codebook, monkeypatch):
-    import nokoding.tag as tag_module
+    import nokoding.tagging as tag_module
 
     (corpus / "intervju_00_korrupt.txt").write_bytes(b"\xff\xfe\x00\x00")
     monkeypatch.setattr(tag_module, "model_suggester", lambda model, top_k, device: FakeSuggester(codebook, top_k))
@@ -169,7 +169,7 @@ def test_cli_exits_non_zero_after_finishing_the_rest(tmp_path, corpus, codebook,
 
 def test_real_readers_folder_with_a_corrupt_docx(tmp_path, codebook):
     ingest = pytest.importorskip("nokoding.ingest", reason="pending: nokoding.ingest not installed")
-    pytest.importorskip("nokoding.segment", reason="pending: nokoding.segment not installed")
+    pytest.importorskip("nokoding.segmentation", reason="pending: nokoding.segmentation not installed")
     assert hasattr(ingest, "read")
     folder = tmp_path / "intervjuer"
     folder.mkdir()

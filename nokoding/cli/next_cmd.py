@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
         from nokoding.coded import CodedDataError, load_coded_data
         from nokoding.ingest import EXTENSIONS, read_many
         from nokoding.model import ModelLoadError, load_model
-        from nokoding.segment import segment
-        from nokoding.tag import expand_inputs
+        from nokoding.segmentation import segment
+        from nokoding.tagging import expand_inputs
 
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             typer.echo(f"error: unknown device {device!r}; use auto, cpu or cuda", err=True)

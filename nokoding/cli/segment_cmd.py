@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nokoding.segment.segmenter import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
+from nokoding.segmentation.segmenter import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
 
 
 class FormatChoice(str, Enum):
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         import logging
 
         from nokoding.ingest import read_many
-        from nokoding.segment import ROLES, segment
+        from nokoding.segmentation import ROLES, segment
 
         # failures are printed below; keep Python's last-resort log handler from repeating them
         ingest_log = logging.getLogger("nokoding.ingest")

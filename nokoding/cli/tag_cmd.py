@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"error: {err}", err=True)
                     raise typer.Exit(2) from None
             else:
-                from nokoding.tag import tag
+                from nokoding.tagging import tag
 
                 summary = tag(inputs, **options)
         except KeyboardInterrupt:

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         """Fine-tune a coding model (codes + sentiment heads) and save it as a model folder."""
         from nokoding.backbones import BackboneError
         from nokoding.codebook import CodebookError
-        from nokoding.train import TrainingArguments, TrainingDataError, train
+        from nokoding.training import TrainingArguments, TrainingDataError, train
 
         if data is not None and corpus is not None:
             typer.echo("error: give either --corpus or --data, not both", err=True)

@@ -2,7 +2,7 @@
 
 :func:`tag_ray` (in :mod:`nokoding.distributed.ray_engine`) reads and segments transcripts
 in parallel Ray tasks, scores them in a pool of model actors that run the same suggester as
-:func:`nokoding.tag.tag`, and writes the same per-document results, manifest and combined
+:func:`nokoding.tagging.tag`, and writes the same per-document results, manifest and combined
 CSV / JSON Lines / REFI-QDA outputs. Needs the ``ray`` extra (``pip install 'nokoding[ray]'``).
 
 Importing this package does not import Ray; Ray is imported when a run starts.

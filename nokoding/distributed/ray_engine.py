@@ -1,6 +1,6 @@
 """Tag a corpus on a Ray cluster: the local engine, replicated over a pool of model actors.
 
-:func:`tag_ray` is :func:`nokoding.tag.tag` with the per-document work spread over Ray:
+:func:`tag_ray` is :func:`nokoding.tagging.tag` with the per-document work spread over Ray:
 
 .. code-block:: text
 
@@ -53,7 +53,7 @@ from typing import Any
 
 from nokoding.codebook import Codebook
 from nokoding.document import Document, Segment
-from nokoding.tag import (
+from nokoding.tagging import (
     DEFAULT_ROLES,
     InputFailure,
     Suggester,
@@ -162,7 +162,7 @@ class RayRunInfo:
 
 @dataclass
 class RayTagSummary(TagSummary):
-    """A :class:`~nokoding.tag.TagSummary` plus :attr:`ray`, how the cluster was used
+    """A :class:`~nokoding.tagging.TagSummary` plus :attr:`ray`, how the cluster was used
     (``summary.json`` holds only the :class:`TagSummary` fields, as a local run writes)."""
 
     ray: RayRunInfo = field(default_factory=RayRunInfo)
@@ -209,7 +209,7 @@ def tag_ray(
 
     Args:
         inputs, out_dir, model, formats, top_k, threshold, force, roles, codebook, reader,
-            segmenter, progress, created: as for :func:`nokoding.tag.tag`.
+            segmenter, progress, created: as for :func:`nokoding.tagging.tag`.
         address: Ray cluster to join: ``None`` (``$RAY_ADDRESS``, else start a private local
             instance, stopped at the end), ``"auto"`` (the cluster this node belongs to) or
             ``"ray://head:10001"`` (Ray Client). An already initialised Ray is used as is.
@@ -237,7 +237,7 @@ def tag_ray(
         A :class:`RayTagSummary`; failed inputs are listed there, never raised.
 
     Raises:
-        ValueError: bad options (as :func:`nokoding.tag.tag`), ``num_actors`` < 1,
+        ValueError: bad options (as :func:`nokoding.tagging.tag`), ``num_actors`` < 1,
             ``batch_size`` < 1, a cluster with too few CPUs for the actors and a reader, or
             ``qdpx`` without any codebook available.
         nokoding.model.ModelLoadError: the model cannot be found (checked on the driver

@@ -3,7 +3,7 @@
 Everything that decides what the user gets — input expansion, document ids, the resume
 manifest and per-document result files in ``out_dir/.nokoding``, the combined CSV / JSON
 Lines / REFI-QDA outputs, their read-back checks and ``summary.json`` — is the code of
-:func:`nokoding.tag.tag`, called here piece by piece, so a distributed run and a local run
+:func:`nokoding.tagging.tag`, called here piece by piece, so a distributed run and a local run
 of the same inputs write the same bytes (and each can resume the other's run).
 
 Two differences, both about scale:
@@ -29,7 +29,7 @@ from typing import Any
 from nokoding.atomic import atomic_write_text
 from nokoding.codebook import Codebook
 from nokoding.export.tagged import TaggedDocument
-from nokoding.tag import (
+from nokoding.tagging import (
     _MANIFEST_VERSION,
     FORMATS,
     InputFailure,
@@ -44,7 +44,7 @@ __all__ = ["RunState", "check_options"]
 
 
 def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str) -> tuple[str, ...]:
-    """Validate options exactly as :func:`nokoding.tag.tag` does; returns the formats.
+    """Validate options exactly as :func:`nokoding.tagging.tag` does; returns the formats.
 
     Raises:
         ValueError: unknown format or device, ``top_k`` < 1, threshold outside 0–1.
@@ -70,7 +70,7 @@ class RunState:
 
     Attributes:
         out: the output folder.
-        state: :class:`nokoding.tag._State` of ``out`` (manifest + result files).
+        state: :class:`nokoding.tagging._State` of ``out`` (manifest + result files).
         settings: what must match for a document to be resumed (model, top_k, roles).
         files, ids: the input files and their unique document ids.
         resumed: input position → result of an earlier run (already re-identified).
@@ -93,7 +93,7 @@ class RunState:
     # ------------------------------------------------------------------ resume
     def take_resumable(self, force: bool) -> list[int]:
         """Resume every file whose bytes, settings and stored result match the manifest
-        (the rule of :func:`nokoding.tag.tag`); returns the input positions still to tag.
+        (the rule of :func:`nokoding.tagging.tag`); returns the input positions still to tag.
 
         Only files with a manifest entry are hashed here, on the driver; new files are
         hashed by the workers that read them.
@@ -117,7 +117,7 @@ class RunState:
     # ------------------------------------------------------------------ results
     def put(self, order: int, sha: str, tagged: TaggedDocument) -> None:
         """Store one finished document: its result file now (atomic), the manifest entry at
-        the next flush. Same file content and entry as :meth:`nokoding.tag._State.store`."""
+        the next flush. Same file content and entry as :meth:`nokoding.tagging._State.store`."""
         key = self.state.key(self.files[order])
         path = self.state.result_path(key)
         atomic_write_text(path, json.dumps(tagged.to_dict(), ensure_ascii=False))
@@ -161,7 +161,7 @@ class RunState:
         started: float,
     ) -> TagSummary:
         """Fill ``summary`` in input order, write the combined outputs with their checks and
-        ``summary.json`` — the end of :func:`nokoding.tag.tag`.
+        ``summary.json`` — the end of :func:`nokoding.tagging.tag`.
 
         Args:
             codebook: given by the caller (wins).

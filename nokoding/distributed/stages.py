@@ -4,11 +4,11 @@ A run moves one *row* per transcript through two stages:
 
 1. :func:`read_stage` (a stateless task, runs wherever Ray puts it): hashes the file
    (SHA-256, the resume key), reads it with :func:`nokoding.ingest.read` and cuts it with
-   :func:`nokoding.segment.segment`, keeping the coded roles — the same calls, in the same
-   order, as :func:`nokoding.tag.tag`;
+   :func:`nokoding.segmentation.segment`, keeping the coded roles — the same calls, in the same
+   order, as :func:`nokoding.tagging.tag`;
 2. :class:`SuggestActor` (a long-lived actor holding one loaded model): for every document
    of a batch, one call of the same suggester the local run uses
-   (:func:`nokoding.tag.model_suggester` → :func:`nokoding.suggest.suggest_codes` →
+   (:func:`nokoding.tagging.model_suggester` → :func:`nokoding.suggest.suggest_codes` →
    :func:`nokoding.inference.predict`), so every document is batched, padded and scored
    exactly as on one machine (byte-identical outputs at equal torch thread counts).
 
@@ -39,7 +39,7 @@ from typing import Any
 
 from nokoding.document import Document, Segment
 from nokoding.export.tagged import TaggedDocument
-from nokoding.tag import Suggester, _describe, _sha256
+from nokoding.tagging import Suggester, _describe, _sha256
 
 __all__ = ["ROW_FIELDS", "CrashLedger", "SuggestActor", "decode_tagged", "plan_row", "read_stage"]
 
@@ -94,14 +94,14 @@ def read_stage(
         row: a row from :func:`plan_row`.
         roles: speaker roles whose segments are coded (others are dropped).
         reader: ``path -> Document`` (default :func:`nokoding.ingest.read`).
-        segmenter: ``Document -> segments`` (default :func:`nokoding.segment.segment` with ``roles``).
+        segmenter: ``Document -> segments`` (default :func:`nokoding.segmentation.segment` with ``roles``).
 
     Returns:
         The row with ``status="read"``, ``sha256``, ``payload`` = pickled
         ``(document, segments)`` and ``n_segments``; or ``status="failed"`` with ``error``
-        (the reader's message without the path, as :func:`nokoding.tag.tag` reports it).
+        (the reader's message without the path, as :func:`nokoding.tagging.tag` reports it).
     """
-    from nokoding.tag import _default_reader, _default_segmenter
+    from nokoding.tagging import _default_reader, _default_segmenter
 
     out = dict(row)
     out["worker"] = _worker_name()
@@ -157,7 +157,7 @@ class SuggestActor:
     Args:
         model: model name or folder (:func:`nokoding.model.load_model`); it must be reachable
             from the node the actor runs on.
-        top_k: codes per segment (as in :func:`nokoding.tag.tag`).
+        top_k: codes per segment (as in :func:`nokoding.tagging.tag`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (a Ray GPU actor sees only its own GPU).
         suggester_factory: zero-argument callable returning a suggester
             (``segments -> suggestions``) to use instead of the model; called once, here.
@@ -182,7 +182,7 @@ class SuggestActor:
         ledger: Any = None,
         max_retries: int = 3,
     ) -> None:
-        from nokoding.tag import model_suggester
+        from nokoding.tagging import model_suggester
 
         if threads is not None:
             from nokoding.inference.runtime import configure_threads

@@ -61,7 +61,7 @@ def evaluate_corpus(
         folds, repeats: K and the number of repeats (seed ``seed + r`` for repeat ``r``).
         strategy_repeats: fewer repeats for some methods, e.g. ``{"lora": 1}``.
         out_dir: when given, writes ``<corpus>.md``, ``<corpus>.json`` and the PNG figures there.
-        train_options: :class:`nokoding.train.TrainingArguments` fields for fine-tuned methods.
+        train_options: :class:`nokoding.training.TrainingArguments` fields for fine-tuned methods.
         embedder: an object with ``embed(texts) -> float32[N, H]`` to use instead of ``backbone``
             for the embedding baselines (tests).
         progress: called with a line after every fold.

@@ -31,7 +31,7 @@ class Unit:
     Attributes:
         group: the group key (the record id when a record has no group).
         text: the quote's text (the longest of its records' texts: a printing may be an
-            excerpt of another, as :func:`nokoding.train.data.examples_from_records` assumes).
+            excerpt of another, as :func:`nokoding.training.data.examples_from_records` assumes).
         record_indices: positions of its records in the corpus list, corpus order.
         code_ids: the gold codes, first-listed first, without duplicates.
         sentiment: the gold sentiment label of the first record that has one, or ``None``.

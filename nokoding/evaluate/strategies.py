@@ -177,7 +177,7 @@ class _Out:
 
 
 class FineTunedEstimator:
-    """A coding model fine-tuned on the fold's training records by :func:`nokoding.train.train`.
+    """A coding model fine-tuned on the fold's training records by :func:`nokoding.training.train`.
 
     Probabilities: ``sigmoid`` of the code logits (independent per code — the model is
     multi-label) and ``softmax`` of the sentiment logits, from :func:`nokoding.inference.predict`.
@@ -185,10 +185,10 @@ class FineTunedEstimator:
     Args:
         codebook: label order.
         backbone: backbone name or folder.
-        strategy: ``"lora"``, ``"full"`` or ``"frozen"`` (see :func:`nokoding.train.train`).
+        strategy: ``"lora"``, ``"full"`` or ``"frozen"`` (see :func:`nokoding.training.train`).
         use_descriptions: passed to ``TrainingArguments.use_descriptions`` (one extra training
             example per code from its codebook description).
-        train_options: keyword arguments for :class:`nokoding.train.TrainingArguments`.
+        train_options: keyword arguments for :class:`nokoding.training.TrainingArguments`.
         seed: training seed.
     """
 
@@ -207,7 +207,7 @@ class FineTunedEstimator:
         self.params: dict[str, Any] = {}
 
     def fit(self, records: Sequence[Record]) -> FineTunedEstimator:
-        from nokoding.train import TrainingArguments, train
+        from nokoding.training import TrainingArguments, train
 
         options = {"seed": self.seed, "progress": False, "evidence": False, **self.train_options,
                    "use_descriptions": self.use_descriptions}
@@ -237,7 +237,7 @@ class EvalContext:
         codebook: label order and code descriptions.
         backbone: backbone name or folder for encoder-based methods.
         seed: base seed (logistic regression, training).
-        train_options: keyword arguments for fine-tuning (:class:`nokoding.train.TrainingArguments`).
+        train_options: keyword arguments for fine-tuning (:class:`nokoding.training.TrainingArguments`).
         embedder: the run's frozen-encoder embedder; built on first use from ``backbone``.
     """
 
@@ -296,7 +296,7 @@ _ENTRIES = [
     StrategyInfo("prototype+desc", "prototype with each code description added to its prototype",
                  True, False,
                  lambda ctx: PrototypeEstimator(ctx.codebook, ctx.get_embedder(), use_descriptions=True)),
-    StrategyInfo("lora", "fine-tuned: LoRA adapters + code/sentiment heads (nokoding.train)", False, True,
+    StrategyInfo("lora", "fine-tuned: LoRA adapters + code/sentiment heads (nokoding.training)", False, True,
                  _fine_tuned("lora", False)),
     StrategyInfo("lora+desc", "lora with code descriptions as extra training examples", True, True,
                  _fine_tuned("lora", True)),
@@ -304,7 +304,7 @@ _ENTRIES = [
                  _fine_tuned("full", False)),
     StrategyInfo("full+desc", "full with code descriptions as extra training examples", True, True,
                  _fine_tuned("full", True)),
-    StrategyInfo("frozen", "heads trained on a frozen encoder (nokoding.train)", False, True,
+    StrategyInfo("frozen", "heads trained on a frozen encoder (nokoding.training)", False, True,
                  _fine_tuned("frozen", False)),
     StrategyInfo("frozen+desc", "frozen with code descriptions as extra training examples", True, True,
                  _fine_tuned("frozen", True)),

@@ -127,7 +127,7 @@ class CodingModel(nn.Module):
         encoder, code_head, sentiment_head: the sub-modules.
 
     Build a fresh one with :meth:`from_backbone`, load a saved one with
-    :func:`nokoding.model.load_model`, train one with :func:`nokoding.train.train`.
+    :func:`nokoding.model.load_model`, train one with :func:`nokoding.training.train`.
     """
 
     def __init__(
@@ -146,7 +146,7 @@ class CodingModel(nn.Module):
         self.codebook = codebook
         self.config = config
         self.evidence = evidence
-        #: Filled by :func:`nokoding.train.train` (and saved with the model).
+        #: Filled by :func:`nokoding.training.train` (and saved with the model).
         self.training_args: dict[str, Any] = {}
         self.training_log: list[dict[str, Any]] = []
         self.data_summary: dict[str, Any] = {}

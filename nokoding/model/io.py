@@ -86,7 +86,7 @@ def save_pretrained(
     existing *model* folder at ``path`` is replaced, anything else there is refused.
 
     ``training_args``, ``training_log`` and ``data_summary`` default to the model's own
-    attributes (set by :func:`nokoding.train.train`).
+    attributes (set by :func:`nokoding.training.train`).
 
     Raises:
         FileExistsError: if ``path`` exists and is not an empty folder or a nokoding model.
@@ -100,6 +100,9 @@ def save_pretrained(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes a private folder; a model folder is shareable
         _write_folder(model, tmp, training_args, training_log, data_summary, metrics)
         _swap_into_place(tmp, path)
     except BaseException:

@@ -21,7 +21,7 @@ import pytest
 from nokoding.codebook import Codebook
 from nokoding.distributed.ray_engine import ActorStartError, _actor_cpus, tag_ray
 from nokoding.distributed.stages import SuggestActor, decode_tagged, plan_row, read_stage
-from nokoding.tag import tag
+from nokoding.tagging import tag
 from tests.conftest import REPO, SMALL_CODEBOOK
 from tests.export.fakes import FakeSuggester, read_labelled_text, segment_turns
 
@@ -38,7 +38,7 @@ CREATED = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 # ----------------------------------------------------------------------------- no Ray needed
 def test_importing_the_distributed_package_does_not_import_ray():
-    code = ("import sys, nokoding.tag, nokoding.cli, nokoding.distributed; "
+    code = ("import sys, nokoding.tagging, nokoding.cli, nokoding.distributed; "
             "from nokoding.distributed import tag_ray; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
@@ -217,7 +217,7 @@ def test_a_killed_actor_is_replaced_and_its_batch_retried(ray_local, tmp_path, t
     model = str(tiny_model)
 
     def crash_once():  # the model's own suggester, in an actor that dies on its first batch
-        from nokoding.tag import model_suggester
+        from nokoding.tagging import model_suggester
 
         suggest = model_suggester(model, top_k=3, device="cpu")
 
@@ -247,7 +247,7 @@ def test_a_document_that_keeps_killing_its_actor_fails_alone_and_the_rest_is_fin
     model = str(tiny_model)
 
     def dies_on_teams_leder():
-        from nokoding.tag import model_suggester
+        from nokoding.tagging import model_suggester
 
         suggest = model_suggester(model, top_k=3, device="cpu")
 

@@ -26,7 +26,7 @@ def tiny_encoder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def saved_model(tiny_encoder, tmp_path_factory):
     from nokoding.codebook import Codebook
-    from nokoding.train import train
+    from nokoding.training import train
 
     from .conftest import CODEBOOK
 

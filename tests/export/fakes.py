@@ -1,6 +1,6 @@
 """Deterministic stand-ins for the reader, segmenter and model, written for the export and tag tests.
 
-They let the exporters and :func:`nokoding.tag.tag` be tested without a trained model: the
+They let the exporters and :func:`nokoding.tagging.tag` be tested without a trained model: the
 fake suggester derives probabilities from a SHA-256 of the segment text, so the same text
 always gets the same codes, in any process.
 """

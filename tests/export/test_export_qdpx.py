@@ -124,7 +124,7 @@ def test_ingest_normalises_bom_and_crlf_so_positions_hold(tmp_path, codebook):
     path.write_bytes("\ufeffI: Hvordan måles dere?\r\nInformant: På antall vedtak 🙂, dessverre.\r\n".encode())
     doc = ingest.read(path)
     assert "\r" not in doc.text and not doc.text.startswith("\ufeff")
-    from nokoding.segment import segment
+    from nokoding.segmentation import segment
 
     segs = [s for s in segment(doc) if s.role != "interviewer"]
     td = TaggedDocument(doc, tuple(segs), tuple(FakeSuggester(codebook)(segs)))

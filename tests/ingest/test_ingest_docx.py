@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nokoding.ingest import TranscriptError, read
-from nokoding.segment import segment
+from nokoding.segmentation import segment
 
 docx = pytest.importorskip("docx")
 

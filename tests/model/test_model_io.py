@@ -14,7 +14,7 @@ from nokoding.inference import reference_predict
 from nokoding.model import ModelLoadError, load_model, update_metrics
 from nokoding.model.io import ADAPTER_WEIGHTS, ENCODER_WEIGHTS, HEAD_WEIGHTS
 from nokoding.testing import NORWEGIAN_SAMPLE
-from nokoding.train import train
+from nokoding.training import train
 
 PROBES = ["Vi blir målt på antall vedtak.", "Lederen gir meg tillit.", "", "ja"]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nokoding import corpora
-from nokoding.train.data import (
+from nokoding.training.data import (
     TrainingDataError,
     build_examples,
     class_balanced_weights,

@@ -27,7 +27,7 @@ def test_me5_small_fine_tuned_on_thesis_suggests_obvious_codes(tmp_path):
     from nokoding.backbones import resolve_backbone
     from nokoding.model import load_model
     from nokoding.suggest import suggest_codes
-    from nokoding.train import train
+    from nokoding.training import train
 
     spec = resolve_backbone("me5-small")
     assert spec.text_prefix == "query: "

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nokoding.backbones import BackboneNotFoundError
-from nokoding.train import CodingClassifier, TrainingArguments, train
+from nokoding.training import CodingClassifier, TrainingArguments, train
 
 FAST = {"epochs": 2, "head_steps": 5, "batch_size": 8, "progress": False}
 

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from nokoding.train.arguments import TrainingArguments
-from nokoding.train.data import TrainingDataError, TrainingExample, build_examples
-from nokoding.train.estimator import CodingClassifier
-from nokoding.train.trainer import train
+from nokoding.training.arguments import TrainingArguments
+from nokoding.training.data import TrainingDataError, TrainingExample, build_examples
+from nokoding.training.estimator import CodingClassifier
+from nokoding.training.trainer import train
 
 __all__ = ["CodingClassifier", "TrainingArguments", "TrainingDataError", "TrainingExample", "build_examples", "train"]

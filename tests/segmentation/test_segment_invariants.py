@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from nokoding.document import Document, Segment
 from nokoding.ingest import TranscriptError, from_text, normalize_text, read
-from nokoding.segment import ROLES, segment
+from nokoding.segmentation import ROLES, segment
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "transcripts"

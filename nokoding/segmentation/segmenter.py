@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from nokoding.document import Document, Role, Segment, SpeakerTurn
-from nokoding.segment.sentences import sentence_spans
+from nokoding.segmentation.sentences import sentence_spans
 
 __all__ = ["DEFAULT_MAX_SENTENCES", "DEFAULT_MAX_TOKENS", "ROLES", "segment", "segment_all", "windows"]
 

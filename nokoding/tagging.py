@@ -1,7 +1,7 @@
 """Batch tagging: read transcripts, segment them, suggest codes, write CSV / JSON Lines / REFI-QDA.
 
 :func:`tag` is what ``nokoding tag`` runs. For every input transcript it reads the document
-(:func:`nokoding.ingest.read`), cuts it into segments (:func:`nokoding.segment.segment`),
+(:func:`nokoding.ingest.read`), cuts it into segments (:func:`nokoding.segmentation.segment`),
 keeps the segments to be coded (informant turns, and turns whose role is unknown), asks the
 suggester for codes and sentiment, and finally writes the run's outputs.
 
@@ -368,7 +368,7 @@ def _default_reader(path: Path) -> Document:
 
 
 def _default_segmenter(roles: Sequence[str]) -> Callable[[Document], list[Segment]]:
-    from nokoding.segment import segment
+    from nokoding.segmentation import segment
 
     wanted = tuple(roles)
     return lambda document: list(segment(document, roles=wanted))  # type: ignore[arg-type]
@@ -418,7 +418,7 @@ def tag(
         codebook: the codebook of the suggestions (default: ``suggester.codebook``, the model's,
             or the one stored in ``out_dir`` by an earlier run); needed for ``qdpx``.
         reader: ``path -> Document`` (default :func:`nokoding.ingest.read`).
-        segmenter: ``Document -> segments`` (default :func:`nokoding.segment.segment` with
+        segmenter: ``Document -> segments`` (default :func:`nokoding.segmentation.segment` with
             ``roles``); segments of other roles are dropped either way.
         roles: speaker roles whose segments are coded.
         progress: show a progress bar on stderr (default: when stderr is a terminal).

@@ -69,7 +69,7 @@ class TrainingExample:
 def load_training_data(
     data: str | os.PathLike[str] | Iterable[Mapping[str, Any]], codebook: Codebook | str | os.PathLike[str] | None
 ) -> tuple[list[dict[str, Any]], Codebook]:
-    """Resolve what :func:`nokoding.train.train` was given into records and a codebook.
+    """Resolve what :func:`nokoding.training.train` was given into records and a codebook.
 
     Args:
         data: a corpus name or folder (read with ``nokoding.corpora.load_records``), a JSON

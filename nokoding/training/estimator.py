@@ -1,4 +1,4 @@
-"""A scikit-learn-like estimator around :func:`nokoding.train.train` and the inference engine.
+"""A scikit-learn-like estimator around :func:`nokoding.training.train` and the inference engine.
 
 >>> clf = CodingClassifier(codebook, strategy="frozen").fit(texts, code_ids)  # doctest: +SKIP
 >>> clf.predict(["Vi blir målt på antall vedtak."])                         # doctest: +SKIP
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nokoding.codebook import Codebook
-from nokoding.train.arguments import TrainingArguments
+from nokoding.training.arguments import TrainingArguments
 
 __all__ = ["CodingClassifier"]
 
@@ -29,7 +29,7 @@ class CodingClassifier:
 
     Args:
         codebook: the codebook (fixes the code order ``classes_``).
-        backbone: backbone name or folder (see :func:`nokoding.train.train`).
+        backbone: backbone name or folder (see :func:`nokoding.training.train`).
         strategy: ``"lora"``, ``"full"`` or ``"frozen"``.
         args: training hyper-parameters (default :class:`TrainingArguments` without a progress bar).
         device: inference device (``"auto"``, ``"cpu"``, ``"cuda"``).
@@ -73,10 +73,10 @@ class CodingClassifier:
         """Train on texts ``X`` with codes ``y`` (a code id, or a list of code ids per text).
 
         ``X`` may instead be a sequence of record mappings (then ``y`` is ``None``); see
-        :mod:`nokoding.train.data` for the record fields. ``sentiments`` and ``groups`` are
+        :mod:`nokoding.training.data` for the record fields. ``sentiments`` and ``groups`` are
         optional per-text labels and group ids.
         """
-        from nokoding.train.trainer import train
+        from nokoding.training.trainer import train
 
         if y is None:
             records = [dict(r) for r in X]  # type: ignore[arg-type]

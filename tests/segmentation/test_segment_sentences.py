@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nokoding.segment import sentence_spans, split_sentences
+from nokoding.segmentation import sentence_spans, split_sentences
 
 
 @pytest.mark.parametrize(

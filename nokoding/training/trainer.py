@@ -19,8 +19,8 @@ from nokoding.codebook import Codebook
 from nokoding.model.coding_model import CodingModel
 from nokoding.model.evidence import EvidenceStore
 from nokoding.model.heads import prototypes
-from nokoding.train.arguments import TrainingArguments
-from nokoding.train.data import (
+from nokoding.training.arguments import TrainingArguments
+from nokoding.training.data import (
     IGNORE,
     TrainingExample,
     build_examples,
@@ -300,7 +300,7 @@ def train(
     Args:
         data: a corpus name (``"thesis_mrs"``) or folder, a JSON Lines file of records, or an
             iterable of record mappings (``text``, ``code_id`` or ``category``+``subcategory``,
-            optional ``id``, ``sentiment``, ``group``; see :mod:`nokoding.train.data`).
+            optional ``id``, ``sentiment``, ``group``; see :mod:`nokoding.training.data`).
         codebook: the codebook (object, name or YAML path); default the corpus's own.
         backbone: a backbone name (``"me5-small"``, ``"nb-bert-base"``) or an encoder folder.
         strategy: ``"lora"`` (default: LoRA adapters, word embeddings frozen), ``"full"`` (all
@@ -313,7 +313,7 @@ def train(
         rows (also saved as ``training_log.jsonl``) and ``model.data_summary`` the data counts.
 
     Raises:
-        nokoding.train.data.TrainingDataError: unusable records.
+        nokoding.training.data.TrainingDataError: unusable records.
         nokoding.backbones.BackboneError: unknown backbone or missing weights.
         ValueError: unknown strategy or argument values; TypeError: unknown override names.
     """

@@ -8,7 +8,7 @@ import pytest
 
 from nokoding import segment
 from nokoding.ingest import from_text, read
-from nokoding.segment import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
+from nokoding.segmentation import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
 
@@ -112,17 +112,16 @@ def test_twenty_thousand_word_single_turn():
     assert all(a.end < b.start for a, b in zip(segs, segs[1:]))
 
 
-def test_nokoding_segment_is_callable_in_any_import_order():
+def test_public_functions_stay_callable_after_their_packages_are_imported():
+    """`nokoding.segment`, `.train` and `.tag` are functions, whatever was imported before."""
     import subprocess
     import sys
 
-    for code in (
-        "import nokoding.segment; from nokoding import segment",
-        "from nokoding import segment; import nokoding.segment.segmenter",
-        "import nokoding; segment = nokoding.segment",
-    ):
-        out = subprocess.run(
-            [sys.executable, "-c", f"{code}; print(len(segment('Ja. Nei.', max_sentences=1)))"],
-            capture_output=True, text=True, check=True,
-        )
-        assert out.stdout.strip() == "2"
+    code = (
+        "import nokoding.segmentation.segmenter, nokoding.training.trainer, nokoding.tagging; "
+        "import nokoding; from nokoding import segment; "
+        "assert callable(nokoding.train) and callable(nokoding.tag); "
+        "print(len(segment('Ja. Nei.', max_sentences=1)), len(nokoding.segment('Ja. Nei.', max_sentences=1)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2 2"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from nokoding.cli import app
 from nokoding.ingest import read
-from nokoding.segment import segment
+from nokoding.segmentation import segment
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
 

@@ -15,7 +15,7 @@ DEFAULT_ENCODER_LR = {"lora": 5e-4, "full": 3e-5, "frozen": 0.0}
 
 @dataclass
 class TrainingArguments:
-    """How :func:`nokoding.train.train` fits a coding model.
+    """How :func:`nokoding.training.train` fits a coding model.
 
     Training has two stages. (1) *Head fitting*: the training texts are embedded once with the
     untuned encoder; the heads start from class prototypes (label-embedding initialisation,
