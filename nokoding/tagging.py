@@ -57,6 +57,7 @@ __all__ = [
     "Suggester",
     "TRANSCRIPT_SUFFIXES",
     "TagSummary",
+    "check_options",
     "expand_inputs",
     "tag",
 ]
@@ -188,6 +189,27 @@ class TagSummary:
 
 
 # ----------------------------------------------------------------------------- inputs
+def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str) -> tuple[str, ...]:
+    """Validate options for :func:`tag` and the Ray engine; returns the formats, deduplicated.
+
+    Raises:
+        ValueError: unknown format or device, ``top_k`` < 1, threshold outside 0–1.
+    """
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in fmts if f not in FORMATS]
+    if unknown or not fmts:
+        raise ValueError(f"unknown output format(s) {unknown or fmts}; choose from {', '.join(FORMATS)}")
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    return fmts
+
+
 def expand_inputs(
     inputs: Iterable[str | os.PathLike[str]],
     *,
@@ -436,18 +458,7 @@ def tag(
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    if isinstance(formats, str):
-        formats = formats.split(",")
-    formats = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ValueError(f"unknown output format(s) {unknown or formats}; choose from {', '.join(FORMATS)}")
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    formats = check_options(formats, top_k, threshold, device)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -498,6 +509,8 @@ def tag(
         codebook = getattr(loaded[0], "codebook", None)
     if codebook is None and stored:  # every document resumed: the codebook of the earlier run
         codebook = Codebook.from_yaml(state.codebook_path)
+    if codebook is None and suggester is None:  # nothing was tagged: read the model's codebook file
+        codebook = _model_codebook(model)
     if codebook is not None:
         codebook.to_yaml(state.codebook_path)
     elif "qdpx" in formats:
@@ -509,6 +522,17 @@ def tag(
     summary.seconds = time.monotonic() - started
     atomic_write_text(out / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
     return summary
+
+
+def _model_codebook(model: str) -> Codebook | None:
+    """The codebook stored in a model folder, without loading the model (``None`` if not found)."""
+    from nokoding.model.io import find_model
+
+    try:
+        path = find_model(model) / "codebook.yaml"
+        return Codebook.from_yaml(path) if path.is_file() else None
+    except (OSError, ValueError, LookupError):
+        return None
 
 
 def _tag_one(

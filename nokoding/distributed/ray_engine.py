@@ -64,7 +64,8 @@ from nokoding.tagging import (
     expand_inputs,
 )
 
-from nokoding.distributed.run_state import RunState, check_options
+from nokoding.distributed.run_state import RunState
+from nokoding.tagging import check_options
 from nokoding.distributed.stages import CrashLedger, SuggestActor, decode_tagged, plan_row, read_stage
 
 __all__ = ["ActorStartError", "RayRunInfo", "RayTagSummary", "tag_ray"]

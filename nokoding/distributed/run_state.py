@@ -31,7 +31,6 @@ from nokoding.codebook import Codebook
 from nokoding.export.tagged import TaggedDocument
 from nokoding.tagging import (
     _MANIFEST_VERSION,
-    FORMATS,
     InputFailure,
     TagSummary,
     _sha256,
@@ -40,28 +39,9 @@ from nokoding.tagging import (
     _write_outputs,
 )
 
-__all__ = ["RunState", "check_options"]
+__all__ = ["RunState"]
 
 
-def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str) -> tuple[str, ...]:
-    """Validate options exactly as :func:`nokoding.tagging.tag` does; returns the formats.
-
-    Raises:
-        ValueError: unknown format or device, ``top_k`` < 1, threshold outside 0–1.
-    """
-    if isinstance(formats, str):
-        formats = formats.split(",")
-    fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    unknown = [f for f in fmts if f not in FORMATS]
-    if unknown or not fmts:
-        raise ValueError(f"unknown output format(s) {unknown or fmts}; choose from {', '.join(FORMATS)}")
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    return fmts
 
 
 @dataclass

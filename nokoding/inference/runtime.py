@@ -27,7 +27,7 @@ import os
 import threading
 import warnings
 import weakref
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
