@@ -17,12 +17,19 @@ DEFAULT_ENCODER_LR = {"lora": 5e-4, "full": 3e-5, "frozen": 0.0}
 class TrainingArguments:
     """How :func:`nokoding.training.train` fits a coding model.
 
-    Training has two stages. (1) *Head fitting*: the training texts are embedded once with the
-    untuned encoder; the heads start from class prototypes (label-embedding initialisation,
-    codebook descriptions included) and are fitted on these cached embeddings for
-    ``head_steps`` full-batch steps — cheap, and all that strategy ``"frozen"`` does.
-    (2) *Encoder fine-tuning* (``"lora"``/``"full"``): ``epochs`` passes over the examples in
-    shuffled mini-batches, encoder and heads together.
+    Training has two stages. The heads always start from class prototypes: the mean direction
+    of each code's (and sentiment label's) centred, normalised embeddings, codebook descriptions
+    included (label-embedding initialisation). *Head fitting* then fits the heads on cached
+    embeddings for ``head_steps`` full-batch steps — cheap, and all that strategy ``"frozen"``
+    does. *Encoder fine-tuning* (``"lora"``/``"full"``) makes ``epochs`` passes over the
+    examples in shuffled mini-batches of similar length, encoder and heads together.
+    ``head_stage`` orders them: ``"before"`` (default) fits the heads first, so the encoder
+    only refines a near-fitted model (measured on the thesis quotes: encoder-stage loss
+    0.08 → 0.05); ``"after"`` (SetFit-like, Tunstall et al. 2022) tunes the encoder against the
+    prototype heads first (loss 0.65 → 0.30), then rebuilds the prototypes from the tuned
+    encoder and fits the heads. One 5-fold repeat on the thesis quotes: before — category
+    accuracy 0.716, code top-3 0.661, sentiment macro-F1 0.426; after — 0.688, 0.670, 0.480;
+    frozen — 0.706, 0.661, 0.498 (differences within the ±0.04 noise at this size).
 
     The code loss is binary cross-entropy per code (sigmoid, multi-label; sets the probability
     level) plus ``rank_loss_weight`` × softmax cross-entropy against the normalised multi-hot
@@ -31,14 +38,15 @@ class TrainingArguments:
     cross-entropy, weighted by ``sentiment_loss_weight``.
 
     Attributes:
-        epochs: encoder fine-tuning passes over the examples (stage 2).
-        batch_size: examples per optimiser step in stage 2.
+        epochs: encoder fine-tuning passes over the examples.
+        batch_size: examples per optimiser step of encoder fine-tuning.
         learning_rate: encoder learning rate; ``None`` → 5e-4 for LoRA, 3e-5 for full.
-        head_learning_rate: head learning rate in stage 2.
-        head_steps: full-batch optimiser steps of stage 1 (0 skips it).
-        head_stage_learning_rate: learning rate of stage 1 (Adam).
+        head_learning_rate: head learning rate during encoder fine-tuning.
+        head_steps: full-batch optimiser steps of head fitting (0: heads stay the prototypes).
+        head_stage_learning_rate: learning rate of head fitting (Adam).
+        head_stage: ``"before"`` or ``"after"`` encoder fine-tuning (see above).
         weight_decay: AdamW weight decay (not applied to biases, norms or the temperature).
-        warmup_ratio: share of stage-2 steps with a linearly rising learning rate (then linear decay).
+        warmup_ratio: share of encoder fine-tuning steps with a linearly rising learning rate (then linear decay).
         max_grad_norm: gradient clipping (L2 norm over all trainable parameters).
         rank_loss_weight, sentiment_loss_weight: loss weights (see above).
         class_weighting: ``"balanced"`` weights examples so every code counts the same;
@@ -68,7 +76,6 @@ class TrainingArguments:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     rank_loss_weight: float = 1.0
-    category_loss_weight: float = 0.0
     sentiment_loss_weight: float = 1.0
     class_weighting: Literal["balanced", "none"] = "balanced"
     use_descriptions: bool = True

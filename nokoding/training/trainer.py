@@ -65,13 +65,8 @@ class _Batch:
 class _Loss:
     """Code loss (BCE + ranking softmax CE) and class-balanced sentiment CE; see TrainingArguments."""
 
-    def __init__(
-        self, args: TrainingArguments, sentiments: torch.Tensor, n_labels: int, code_to_category: Sequence[int]
-    ) -> None:
+    def __init__(self, args: TrainingArguments, sentiments: torch.Tensor, n_labels: int) -> None:
         self.args = args
-        # membership matrix (n_codes, n_categories) of the codebook hierarchy
-        c2c = torch.tensor(list(code_to_category), dtype=torch.long)
-        self.membership = F.one_hot(c2c, int(c2c.max()) + 1).float() if len(c2c) else torch.zeros(0, 0)
         labelled = sentiments[sentiments != IGNORE]
         counts = torch.bincount(labelled, minlength=n_labels).float()
         present = counts > 0
@@ -88,16 +83,7 @@ class _Loss:
         n_pos = batch.codes.sum(dim=-1)
         soft = batch.codes / n_pos.clamp(min=1).unsqueeze(-1)
         rank = -(soft * F.log_softmax(code_logits, dim=-1)).sum(dim=-1)  # 0 for uncoded examples
-        per_example = bce + self.args.rank_loss_weight * rank
-        if self.args.category_loss_weight:
-            # P(category) = sum of the softmax over its codes; CE against the normalised categories
-            cat_target = (batch.codes @ self.membership).clamp(max=1.0)
-            cat_target = cat_target / cat_target.sum(dim=-1, keepdim=True).clamp(min=1.0)
-            log_cat = torch.logsumexp(
-                F.log_softmax(code_logits, dim=-1).unsqueeze(-1) + torch.log(self.membership).unsqueeze(0), dim=1
-            )
-            per_example = per_example - self.args.category_loss_weight * (cat_target * log_cat.clamp(min=-1e4)).sum(-1)
-        code_loss = (w * per_example).sum() / w.sum()
+        code_loss = (w * (bce + self.args.rank_loss_weight * rank)).sum() / w.sum()
         if (batch.sentiments != IGNORE).any():
             sent_loss = F.cross_entropy(
                 sentiment_logits, batch.sentiments, weight=self.sentiment_class_weights, ignore_index=IGNORE
@@ -171,7 +157,7 @@ class _Run:
             self.weights = torch.tensor(class_balanced_weights(examples, cb), dtype=torch.float32)
         else:
             self.weights = torch.tensor([e.weight for e in examples], dtype=torch.float32)
-        self.loss = _Loss(args, self.sentiments, len(model.sentiment_labels), cb.code_to_category())
+        self.loss = _Loss(args, self.sentiments, len(model.sentiment_labels))
         self.texts = [e.text for e in examples]
         self.max_length = int(args.max_length or model.max_length)
         self.ids = _tokenize(model, self.texts, self.max_length)
@@ -202,7 +188,7 @@ class _Run:
 
     # -------------------------------------------------------------- stages
     def fit_heads(self, emb: torch.Tensor) -> None:
-        """Stage 1: full-batch Adam on the heads over cached embeddings."""
+        """Head fitting: full-batch Adam on the heads over cached embeddings."""
         params = _head_parameters(self.model)
         opt = torch.optim.Adam(params, lr=self.args.head_stage_learning_rate)
         batch = _Batch(torch.empty(0), torch.empty(0), self.codes, self.sentiments, self.weights)
@@ -234,7 +220,7 @@ class _Run:
         return self.args.epochs * math.ceil(len(self.ids) / self.args.batch_size)
 
     def fine_tune(self, strategy: str) -> None:
-        """Stage 2: mini-batch AdamW on encoder (LoRA or full) and heads together."""
+        """Encoder fine-tuning: mini-batch AdamW on encoder (LoRA or full) and heads together."""
         args, model = self.args, self.model
         enc_lr = args.encoder_learning_rate(strategy)
         head_ids = {id(p) for p in _head_parameters(model)}
