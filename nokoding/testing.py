@@ -8,14 +8,20 @@ Two shapes mirror the two backbones nokoding supports:
   ``<unk>`` at ids 0–3 and a Metaspace pre-tokenizer, shaped like multilingual-e5-small's
   (XLM-R vocabulary).
 
-Both are trained on a small built-in Norwegian sample and saved, with a randomly
-initialised ``transformers.BertModel``, as an ordinary Hugging Face directory that
-``AutoModel``/``AutoTokenizer.from_pretrained`` load offline.
+Both vocabularies are built deterministically from a small built-in Norwegian sample
+(special tokens, every character, then whole words by frequency), so two calls with
+the same arguments give byte-identical tokenizers; tokenizer *training* is avoided
+because the trainers in ``tokenizers`` break ties in a run-dependent order. The
+tokenizer is saved, with a randomly initialised ``transformers.BertModel``, as an
+ordinary Hugging Face directory that ``AutoModel``/``AutoTokenizer.from_pretrained``
+load offline.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +51,42 @@ _WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _UNIGRAM_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
+def _sample_words() -> tuple[list[str], list[tuple[str, int]]]:
+    """Characters (sorted) and words with counts (most frequent first, ties by spelling)."""
+    import unicodedata
+    from collections import Counter
+
+    words: Counter[str] = Counter()
+    for sentence in NORWEGIAN_SAMPLE:
+        words.update(re.findall(r"\w+|[^\w\s]", unicodedata.normalize("NFKC", sentence)))
+    chars = sorted({ch for word in words for ch in word})
+    return chars, sorted(words.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _wordpiece_vocab(vocab_size: int) -> dict[str, int]:
+    """A WordPiece vocabulary: specials, characters, ``##``-continuations, whole words."""
+    chars, words = _sample_words()
+    pieces = [*_WORDPIECE_SPECIALS, *chars, *(f"##{ch}" for ch in chars)]
+    pieces += [word for word, _ in words if len(word) > 1]
+    return {piece: i for i, piece in enumerate(dict.fromkeys(pieces[: max(vocab_size, len(_WORDPIECE_SPECIALS))]))}
+
+
+def _unigram_vocab(vocab_size: int) -> list[tuple[str, float]]:
+    """A Unigram vocabulary with log-probability scores; whole words outscore characters."""
+    chars, words = _sample_words()
+    total = sum(count for _, count in words)
+    pieces: dict[str, float] = {special: 0.0 for special in _UNIGRAM_SPECIALS}
+    pieces.setdefault("\u2581", math.log(1 / total) - 1.0)
+    for ch in chars:
+        pieces.setdefault(ch, math.log(1 / total) - 2.0)
+        pieces.setdefault(f"\u2581{ch}", math.log(1 / total) - 2.0)
+    for word, count in words:
+        if len(pieces) >= vocab_size:
+            break
+        pieces.setdefault(f"\u2581{word}", math.log(count / total))
+    return list(pieces.items())
+
+
 def make_tiny_encoder(
     path: str | os.PathLike[str],
     kind: Literal["wordpiece", "unigram"] = "wordpiece",
@@ -66,7 +108,7 @@ def make_tiny_encoder(
         hidden_size, num_layers, num_heads, intermediate_size: encoder shape.
         max_position_embeddings: the encoder window in tokens (small values let tests
             exercise long-text handling cheaply).
-        vocab_size: target vocabulary size of the trained tokenizer.
+        vocab_size: largest vocabulary size (the sample gives a few hundred pieces).
         seed: seeds the weight initialisation (same seed → identical weights).
 
     Returns:
@@ -76,28 +118,22 @@ def make_tiny_encoder(
         ValueError: for an unknown ``kind``.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok = Tokenizer(models.WordPiece(_wordpiece_vocab(vocab_size), unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=_WORDPIECE_SPECIALS)
-        tok.train_from_iterator(list(NORWEGIAN_SAMPLE), trainer=trainer)
         cls_tok, sep_tok, pad_tok, unk_tok, mask_tok = "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"
     elif kind == "unigram":
-        tok = Tokenizer(models.Unigram())
+        tok = Tokenizer(models.Unigram(_unigram_vocab(vocab_size), unk_id=_UNIGRAM_SPECIALS.index("<unk>")))
         tok.normalizer = normalizers.NFKC()
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.decoder = decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(
-            vocab_size=vocab_size, special_tokens=_UNIGRAM_SPECIALS, unk_token="<unk>"
-        )
-        tok.train_from_iterator(list(NORWEGIAN_SAMPLE), trainer=trainer)
         cls_tok, sep_tok, pad_tok, unk_tok, mask_tok = "<s>", "</s>", "<pad>", "<unk>", "<mask>"
     else:
         raise ValueError(f"unknown tiny tokenizer kind {kind!r}; use 'wordpiece' or 'unigram'")
