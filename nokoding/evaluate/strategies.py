@@ -77,11 +77,16 @@ class CodingEstimator(Protocol):
 def category_probs(estimator: Any, code_probs: NDArray[np.float64], codebook: Codebook) -> NDArray[np.float64]:
     """Category scores ``[N, n_categories]`` from code scores through the codebook hierarchy.
 
-    A distribution over codes (rows sum to 1) is summed per category (the probability that
-    the segment's code lies in that category). For independent per-code probabilities
-    (``estimator.independent_codes``) the noisy-OR ``1 − ∏(1 − p)`` is used, as
-    :meth:`nokoding.model.CodingModel.category_probabilities` does.
+    An estimator with its own ``category_probabilities(code_probs)`` method (a fine-tuned
+    model, which applies its configured aggregation) is asked for them. Otherwise a
+    distribution over codes (rows sum to 1) is summed per category (the probability that
+    the segment's code lies in that category); for independent per-code probabilities
+    (``estimator.independent_codes``) the noisy-OR ``1 − ∏(1 − p)`` is used, the default of
+    :meth:`nokoding.model.CodingModel.category_probabilities`.
     """
+    own = getattr(estimator, "category_probabilities", None)
+    if callable(own):
+        return np.asarray(own(code_probs), dtype=np.float64)
     p = np.asarray(code_probs, dtype=np.float64)
     c2c = np.asarray(codebook.code_to_category())
     out = np.zeros((p.shape[0], len(codebook.categories)))
@@ -216,6 +221,10 @@ class FineTunedEstimator:
         self.model = train([dict(r) for r in records], codebook=self.codebook, backbone=self.backbone,
                            strategy=self.strategy, args=args)
         return self
+
+    def category_probabilities(self, code_probs: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``[N, n_categories]`` by the fitted model's own aggregation (noisy-OR or max)."""
+        return np.asarray(self.model.category_probabilities(code_probs), dtype=np.float64)
 
     def predict_proba(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         from nokoding.inference import predict

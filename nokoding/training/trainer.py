@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from nokoding.codebook import Codebook
 from nokoding.model.coding_model import CodingModel
 from nokoding.model.evidence import EvidenceStore
-from nokoding.model.heads import prototypes
+from nokoding.model.heads import CosineHead, prototypes
 from nokoding.training.arguments import TrainingArguments
 from nokoding.training.data import (
     IGNORE,
@@ -144,6 +144,21 @@ def _init_heads(
     )
 
 
+def _loo_cosines(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosines ``(N, K)`` of unit vectors ``z`` to class prototypes, leaving each example out of
+    its own classes' prototypes; the mask says where a cosine exists (the class has another member)."""
+    t = targets.to(z.dtype)
+    sums = t.T @ z  # (K, H)
+    counts = t.sum(dim=0)  # (K,)
+    cos = z @ F.normalize(sums, dim=-1).T
+    own = sums.unsqueeze(0) - z.unsqueeze(1)  # (N, K, H): prototype sums without example i
+    loo = (z.unsqueeze(1) * F.normalize(own, dim=-1)).sum(dim=-1)
+    member = t > 0
+    cos = torch.where(member, loo, cos)
+    ok = ~member | (counts.unsqueeze(0) > 1)
+    return cos, ok
+
+
 class _Run:
     """State of one training run: examples as tensors, the loss, the log and the progress bar."""
 
@@ -200,6 +215,71 @@ class _Run:
             if step == 1 or step % 10 == 0 or step == self.args.head_steps:
                 self.record("heads", 0, step, losses, self.args.head_stage_learning_rate)
             self.tick()
+
+    def fit_or_calibrate_heads(self, emb: torch.Tensor) -> None:
+        """The head stage chosen by ``args.head_fit``."""
+        if self.args.head_fit == "calibrate":
+            self.calibrate_heads(emb)
+            self.tick()
+        else:
+            self.fit_heads(emb)
+
+    def calibrate_heads(self, emb: torch.Tensor) -> None:
+        """Head calibration: keep the prototype directions, fit only each head's temperature and
+        one bias shared by all its labels, so the ranking of labels stays the prototypes' own.
+
+        The fit uses *leave-one-out* cosines (an example's own contribution is removed from
+        its labels' prototypes, as in a nearest-prototype classifier's cross-validation),
+        so the temperature is not fitted to similarities the example inflated itself. The
+        loss is the training loss (class-weighted BCE + ranking CE for codes, class-balanced
+        CE for sentiment); full-batch L-BFGS on two numbers per head.
+        """
+        model = self.model
+        z = F.normalize(emb - model.code_head.center, dim=-1)
+        code_cos, code_ok = _loo_cosines(z, self.codes)
+        onehot = torch.zeros(len(self.sentiments), len(model.sentiment_labels))
+        labelled = self.sentiments != IGNORE
+        onehot[labelled, self.sentiments[labelled]] = 1.0
+        zs = F.normalize(emb - model.sentiment_head.center, dim=-1)
+        sent_cos, sent_ok = _loo_cosines(zs, onehot)
+        keep = code_ok.all(dim=-1)  # examples whose every code has another member
+        keep_s = sent_ok.all(dim=-1) & labelled
+        params = {
+            "code_scale": torch.tensor(math.log(self.args.init_scale)), "code_bias": torch.tensor(0.0),
+            "sent_scale": torch.tensor(math.log(self.args.init_scale)),
+        }
+        for p in params.values():
+            p.requires_grad_(True)
+        opt = torch.optim.LBFGS(list(params.values()), lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+        codes_batch = _Batch(torch.empty(0), torch.empty(0), self.codes[keep], self.sentiments[keep],
+                             self.weights[keep])
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            code_logits = params["code_scale"].exp() * code_cos[keep] + params["code_bias"]
+            sent_logits = params["sent_scale"].exp() * sent_cos
+            loss = self.loss(code_logits, sent_logits[keep], codes_batch)[1]
+            if keep_s.any():
+                loss = loss + self.args.sentiment_loss_weight * F.cross_entropy(
+                    sent_logits[keep_s], self.sentiments[keep_s], weight=self.loss.sentiment_class_weights
+                )
+            loss.backward()
+            return loss
+
+        if keep.any():
+            opt.step(closure)
+        with torch.no_grad():
+            for head, scale, bias in ((model.code_head, params["code_scale"], params["code_bias"]),
+                                      (model.sentiment_head, params["sent_scale"], None)):
+                assert isinstance(head, CosineHead)  # checked by TrainingArguments
+                # temperatures are kept in [1, 100]: below 1 the labels' order would drown in
+                # float rounding (an encoder without signal), above 100 a near-step function
+                head.log_scale.fill_(float(scale.clamp(min=0.0, max=math.log(100.0))))
+                head.bias.fill_(0.0 if bias is None else float(bias))
+            code_logits = model.code_head(emb)
+            sent_logits = model.sentiment_head(emb)
+            full = _Batch(torch.empty(0), torch.empty(0), self.codes, self.sentiments, self.weights)
+            self.record("calibrate", 0, 1, self.loss(code_logits, sent_logits, full), 0.0)
 
     def batches(self, gen: torch.Generator) -> list[torch.Tensor]:
         """One epoch of shuffled mini-batches of similar length (less padding, same randomness).
@@ -319,7 +399,8 @@ def train(
             max_length=args.max_length, train_word_embeddings=args.train_word_embeddings,
         )
         run = _Run(model, examples, args)
-        total = args.head_steps + (run.encoder_steps() if strategy != "frozen" else 0)
+        head_ticks = 1 if args.head_fit == "calibrate" else args.head_steps
+        total = head_ticks + (run.encoder_steps() if strategy != "frozen" else 0)
         if args.progress:
             from tqdm.auto import tqdm
 
@@ -332,9 +413,9 @@ def train(
                 run.fine_tune(strategy)
                 emb = torch.from_numpy(model.embed(run.texts))  # the tuned encoder's view
                 _init_heads(model, emb, run.codes, run.sentiments, args)
-                run.fit_heads(emb)
+                run.fit_or_calibrate_heads(emb)
             else:
-                run.fit_heads(emb)
+                run.fit_or_calibrate_heads(emb)
                 if tune_encoder:
                     run.fine_tune(strategy)
         finally:

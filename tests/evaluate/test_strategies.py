@@ -45,6 +45,19 @@ def test_category_probs_sum_or_noisy_or(codebook):
     assert noisy[0, 0] == pytest.approx(1 - 0.9 * 0.8)
 
 
+def test_category_probs_use_a_fine_tuned_models_own_aggregation(codebook):
+    # a fine-tuned model scores categories by its configured rule (max by default), not the
+    # evaluation's noisy-OR fallback
+    class Model:
+        def category_probabilities(self, code_probs):
+            return np.stack([code_probs[:, :2].max(axis=1), code_probs[:, 2:].max(axis=1)], axis=1)
+
+    p = np.array([[0.1, 0.2, 0.3, 0.4]])
+    est = S.FineTunedEstimator(codebook, "unused", "frozen")
+    est.model = Model()
+    assert S.category_probs(est, p, codebook).tolist() == [[0.2, 0.4]]
+
+
 def test_tfidf_vocabulary_comes_from_the_training_fold_only(codebook, records):
     est = S.make_estimator("tfidf-lr", S.EvalContext(codebook)).fit(records)
     assert not any("qzx" in g for g in est.vectorizer.vocabulary_)

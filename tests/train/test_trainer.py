@@ -34,7 +34,7 @@ def test_training_reduces_the_loss(tiny_encoders, records, codebook, kind, strat
 
 def test_head_stage_reduces_the_loss(tiny_encoders, records, codebook):
     model = train(records, codebook=codebook, backbone=tiny_encoders["unigram"], strategy="frozen",
-                  head_steps=60, progress=False)
+                  head_fit="full", head_steps=60, progress=False)
     rows = [r for r in model.training_log if r["stage"] == "heads"]
     assert rows[0]["step"] == 1 and rows[-1]["step"] == 60
     assert rows[-1]["loss"] < 0.5 * rows[0]["loss"]
@@ -44,7 +44,7 @@ def test_head_stage_after_tunes_the_encoder_first(tiny_encoders, records, codebo
     model = train(records, codebook=codebook, backbone=tiny_encoders["wordpiece"], strategy="lora",
                   head_stage="after", **FAST)
     stages = [r["stage"] for r in model.training_log]
-    assert stages.index("heads") > max(i for i, s in enumerate(stages) if s == "encoder")
+    assert stages.index("calibrate") > max(i for i, s in enumerate(stages) if s == "encoder")
     # the heads are rebuilt around the tuned encoder's embeddings: the centre is their mean
     emb = torch.from_numpy(model.embed([r["text"] for r in records] + [
         f"{c.category}, {c.subcategory}: {c.description}" for c in codebook.codes]))
@@ -135,3 +135,43 @@ def test_classifier_fits_and_predicts_in_codebook_order(tiny_encoders, codebook)
     assert clf.predict_category_proba(texts).shape == (4, len(codebook.categories))
     assert clf.transform(texts).shape == (4, clf.model_.config.hidden_size)
     assert clf.get_params()["strategy"] == "frozen"
+
+
+def test_loo_cosines_leave_the_example_out_of_its_own_prototypes():
+    from nokoding.training.trainer import _loo_cosines
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(7, 5, generator=gen), dim=-1)
+    targets = torch.tensor([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1], [0, 0, 0]])
+    cos, ok = _loo_cosines(z, targets)
+    for i in range(7):
+        for k in range(3):
+            members = [j for j in range(7) if targets[j, k] == 1 and (j != i or targets[i, k] == 0)]
+            assert bool(ok[i, k]) == bool(members)
+            if members:
+                proto = torch.nn.functional.normalize(z[members].sum(dim=0), dim=0)
+                assert float(cos[i, k]) == pytest.approx(float(z[i] @ proto), abs=1e-6)
+
+
+def test_head_fit_calibrate_keeps_the_prototype_ranking(tiny_encoders, records, codebook):
+    model = train(records, codebook=codebook, backbone=tiny_encoders["unigram"], strategy="frozen",
+                  head_fit="calibrate", head_steps=50, progress=False, evidence=False)
+    assert [r["stage"] for r in model.training_log] == ["calibrate"]
+    head = model.code_head
+    # one shared bias: the ranking of codes is the ranking by cosine to the prototypes
+    assert torch.allclose(head.bias, head.bias[0].expand_as(head.bias))
+    assert torch.all(model.sentiment_head.bias == 0)
+    texts = [r["text"] for r in records]
+    emb = torch.from_numpy(model.embed(texts))
+    with torch.no_grad():
+        logits = head(emb)
+    cos = torch.nn.functional.normalize(emb - head.center, dim=-1) @ torch.nn.functional.normalize(head.weight, dim=-1).T
+    assert torch.equal(logits.argsort(dim=-1, stable=True), cos.argsort(dim=-1, stable=True))
+    assert 1.0 <= float(head.log_scale.exp()) <= 100.0
+
+
+def test_head_fit_calibrate_needs_cosine_heads():
+    with pytest.raises(ValueError, match="cosine"):
+        TrainingArguments(head_fit="calibrate", code_head="linear")
+    with pytest.raises(ValueError, match="head_fit"):
+        TrainingArguments(head_fit="sometimes")
