@@ -236,8 +236,9 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
             "kappa_alpha": "Cohen's kappa and Krippendorff's alpha (nominal) between the model's top "
                            "choice and the resolved gold; undefined values (chance agreement 1) are "
                            "reported as 0 and counted in notes",
-            "category_scores": "sum of code probabilities per category (noisy-OR for methods with "
-                               "independent per-code probabilities)",
+            "category_scores": "fine-tuned models: the model's own category_aggregation (in the "
+                               "method's params; 'max' = the category's best code); other "
+                               "methods: sum of code probabilities per category",
             "unstratified_repeats": sum(1 for f in result.folds if not f.stratified) // max(result.n_folds, 1),
             "training_folds_missing_a_code": n_degenerate,
             "total_training_folds": len(result.folds),
