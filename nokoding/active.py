@@ -327,24 +327,11 @@ def _norm(text: str) -> str:
 
 
 def _items(inputs: Any) -> Iterator[tuple[str, Segment | None]]:
-    """``(text, segment or None)`` for every candidate, in input order."""
-    if isinstance(inputs, (str, Segment, Document)):
-        inputs = [inputs]
-    if not isinstance(inputs, Iterable):
-        raise TypeError(f"expected Document, Segment, text or an iterable of them, got {type(inputs).__name__}")
-    for position, item in enumerate(inputs):
-        if isinstance(item, str):
-            yield item, None
-        elif isinstance(item, Segment):
-            yield item.text, item
-        elif isinstance(item, Document):
-            from nokoding.segmentation import segment
+    """``(text, segment or None)`` for every candidate, in input order (informant turns only)."""
+    from nokoding.segmentation import segment
+    from nokoding.suggest import input_items
 
-            for seg in segment(item, roles=CODED_ROLES):  # type: ignore[arg-type]
-                yield seg.text, seg
-        else:
-            raise TypeError(f"input at position {position} is {type(item).__name__}; "
-                            "expected Document, Segment or str")
+    return input_items(inputs, lambda doc: segment(doc, roles=CODED_ROLES))  # type: ignore[arg-type]
 
 
 class _Coded:

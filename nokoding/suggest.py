@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,17 +115,22 @@ def _segments_of(document: Document) -> list[Segment]:
     return list(segment(document))
 
 
-def _items(inputs: Any) -> Iterator[tuple[str, Segment | None]]:
-    if isinstance(inputs, str):
-        yield inputs, None
-        return
-    if isinstance(inputs, Segment):
-        yield inputs.text, inputs
-        return
-    if isinstance(inputs, Document):
-        for seg in _segments_of(inputs):
-            yield seg.text, seg
-        return
+def input_items(
+    inputs: Any, segment_document: Callable[[Document], Iterable[Segment]] | None = None
+) -> Iterator[tuple[str, Segment | None]]:
+    """``(text, segment or None)`` for every text to score, in input order.
+
+    Args:
+        inputs: a text, a :class:`Segment`, a :class:`Document` or an iterable of them.
+        segment_document: cuts a document into segments (default
+            :func:`nokoding.segmentation.segment` with its default roles).
+
+    Raises:
+        TypeError: an input of another type (the message gives its position).
+    """
+    cut = segment_document or _segments_of
+    if isinstance(inputs, (str, Segment, Document)):
+        inputs = [inputs]
     if not isinstance(inputs, Iterable):
         raise TypeError(f"expected text, Segment, Document or an iterable of them, got {type(inputs).__name__}")
     for position, item in enumerate(inputs):
@@ -134,7 +139,7 @@ def _items(inputs: Any) -> Iterator[tuple[str, Segment | None]]:
         elif isinstance(item, Segment):
             yield item.text, item
         elif isinstance(item, Document):
-            for seg in _segments_of(item):
+            for seg in cut(item):
                 yield seg.text, seg
         else:
             raise TypeError(
@@ -220,7 +225,7 @@ def iter_suggestions(
     pending: deque[tuple[str, Segment | None]] = deque()  # read by the engine, not yet yielded
 
     def texts() -> Iterator[str]:
-        for text, seg in _items(texts_or_segments):
+        for text, seg in input_items(texts_or_segments):
             pending.append((text, seg))
             yield text
 

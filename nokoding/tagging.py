@@ -282,6 +282,30 @@ def expand_inputs(
     return files, failures
 
 
+def open_run(
+    inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], summary: TagSummary
+) -> tuple[Path, _State, list[Path], list[str]]:
+    """Start (or resume) a tagging run: create ``out_dir``, read its resume state, expand the inputs.
+
+    Unreadable inputs, a state note and an empty input list are recorded in ``summary``.
+
+    Returns:
+        ``(out, state, files, ids)``: the output folder, its resume state, the transcript files
+        in input order and one unique document id per file (its stem, ``-2``, ``-3`` … on clashes).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _State(out)
+    if state.note:
+        summary.warnings.append(state.note)
+    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out)
+    summary.inputs = len(files)
+    summary.failures.extend(failures)
+    if not files and not failures:
+        summary.failures.append(InputFailure("", "no input files given"))
+    return out, state, files, _unique_ids(files)
+
+
 def _unique_ids(files: Sequence[Path]) -> list[str]:
     taken: set[str] = set()
     out = []
@@ -460,18 +484,8 @@ def tag(
         inputs = [inputs]
     formats = check_options(formats, top_k, threshold, device)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out)
     summary = TagSummary()
-    if state.note:
-        summary.warnings.append(state.note)
-    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out)
-    summary.inputs = len(files)
-    summary.failures.extend(failures)
-    if not files and not failures:
-        summary.failures.append(InputFailure("", "no input files given"))
-    ids = _unique_ids(files)
+    out, state, files, ids = open_run(inputs, out_dir, summary)
     settings = {"model": model, "top_k": top_k, "roles": sorted(roles)}
     read = reader or _default_reader
     cut = segmenter or _default_segmenter(roles)

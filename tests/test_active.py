@@ -15,6 +15,7 @@ from nokoding.active import (
     uncertainty_scores,
     write_next_csv,
 )
+from nokoding.cli import app as cli_app
 from nokoding.codebook import Codebook
 from nokoding.ingest import from_text, read
 from nokoding.segmentation import segment
@@ -250,18 +251,6 @@ def test_bad_arguments(trained):
 
 
 # ------------------------------------------------------------------------------- CLI
-def app_with_next():
-    """The nokoding CLI with ``next`` (registered here until nokoding.cli registers it)."""
-    import typer
-
-    from nokoding.cli import app, next_cmd
-
-    if any(c.name == "next" for c in app.registered_commands):
-        return app
-    local = typer.Typer()
-    local.callback()(lambda: None)
-    next_cmd.register(local)
-    return local
 
 
 def test_cli_next_lists_and_writes_csv(trained, tmp_path):
@@ -272,7 +261,7 @@ def test_cli_next_lists_and_writes_csv(trained, tmp_path):
     out = tmp_path / "neste.csv"
     args = ["next", "--model", str(trained["model_dir"]), "--corpus", str(corpus), "--n", "3", "--out", str(out),
             "--device", "cpu"]
-    res = CliRunner().invoke(app_with_next(), args)
+    res = CliRunner().invoke(cli_app, args)
     assert res.exit_code == 0, res.output
     assert "1 already coded" in res.output and "why:" in res.output
     with out.open(encoding="utf-8-sig", newline="") as fh:
@@ -285,23 +274,23 @@ def test_cli_next_lists_and_writes_csv(trained, tmp_path):
         assert segment(doc)[int(row["segment"])].text == row["text"]
         assert row["text"] in UNCODED
     first = out.read_bytes()
-    assert CliRunner().invoke(app_with_next(), args).exit_code == 0
+    assert CliRunner().invoke(cli_app, args).exit_code == 0
     assert out.read_bytes() == first
 
     # already coded elsewhere: --exclude a coded-data file
     coded = tmp_path / "coded.csv"
     coded.write_text("text,code\n" + "".join(f"{t},Styring/Tid\n" for t in UNCODED[:2]), encoding="utf-8")
-    res = CliRunner().invoke(app_with_next(), args + ["--exclude", str(coded)])
+    res = CliRunner().invoke(cli_app, args + ["--exclude", str(coded)])
     assert res.exit_code == 0 and "3 already coded" in res.output
 
 
 def test_cli_next_errors(trained, tmp_path):
     empty = tmp_path / "tom"
     empty.mkdir()
-    res = CliRunner().invoke(app_with_next(), ["next", "--model", str(trained["model_dir"]), "--corpus", str(empty)])
+    res = CliRunner().invoke(cli_app, ["next", "--model", str(trained["model_dir"]), "--corpus", str(empty)])
     assert res.exit_code == 1 and "no transcript could be read" in res.output
     (empty / "a.txt").write_text(transcript(UNCODED[:2]), encoding="utf-8")
-    res = CliRunner().invoke(app_with_next(), ["next", "--model", str(tmp_path / "no-model"), "--corpus", str(empty)])
+    res = CliRunner().invoke(cli_app, ["next", "--model", str(tmp_path / "no-model"), "--corpus", str(empty)])
     assert res.exit_code == 2 and "error:" in res.output
 
 

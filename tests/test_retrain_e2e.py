@@ -231,20 +231,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "codebook": codebook, "raw": raw, "project": project, "encoder": encoder}
 
 
-def app_with_next():
-    """The nokoding CLI with ``next`` (registered here until nokoding.cli registers it)."""
-    import typer
-
-    from nokoding.cli import app, next_cmd
-
-    if any(c.name == "next" for c in app.registered_commands):
-        return app
-    local = typer.Typer()
-    local.callback()(lambda: None)
-    next_cmd.register(local)
-    return local
-
-
 # ------------------------------------------------------------------------------------ tests
 def test_study_survives_export_import_train_evaluate_tag_and_next(study, tmp_path):
     from nokoding.cli import app
@@ -334,7 +320,7 @@ def test_study_survives_export_import_train_evaluate_tag_and_next(study, tmp_pat
             (corpus / f"{doc_id}.txt").write_text(transcript([a for a, _ in answers]), encoding="utf-8")
     (corpus / "intervju_ny.txt").write_text(transcript(fresh), encoding="utf-8")
     csv_out = tmp_path / "neste.csv"
-    res = CliRunner().invoke(app_with_next(), ["next", "--model", str(model_dir), "--corpus", str(corpus),
+    res = CliRunner().invoke(app, ["next", "--model", str(model_dir), "--corpus", str(corpus),
                                                "--n", "5", "--out", str(csv_out), "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert "15 already coded" in res.output  # intervju_1 was trained on

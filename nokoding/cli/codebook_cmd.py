@@ -32,7 +32,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         try:
             book = corpora.load_codebook(codebook if codebook is not None else corpus or "thesis_mrs")
-        except (corpora.CorpusError, CodebookError, FileNotFoundError) as err:
+        except OSError as err:
+            typer.echo(f"error: cannot read {err.filename or codebook}: {err.strerror or err}", err=True)
+            raise typer.Exit(2) from None
+        except (corpora.CorpusError, CodebookError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
         write_qdc(book, out)
@@ -58,7 +61,10 @@ def register(app: typer.Typer) -> None:
         try:
             reference = corpora.load_codebook(like) if like else None
             book = read_qdc(source, name=name, like=reference)
-        except (FileNotFoundError, ValueError) as err:  # CodebookError, UnsafeInputError, XmlFormatError
+        except OSError as err:
+            typer.echo(f"error: cannot read {err.filename or source}: {err.strerror or err}", err=True)
+            raise typer.Exit(2) from None
+        except ValueError as err:  # CodebookError, UnsafeInputError, XmlFormatError
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
         book.to_yaml(out)

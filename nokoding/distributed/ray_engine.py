@@ -55,13 +55,9 @@ from nokoding.codebook import Codebook
 from nokoding.document import Document, Segment
 from nokoding.tagging import (
     DEFAULT_ROLES,
-    InputFailure,
     Suggester,
     TagSummary,
-    _State,
-    _transcript_suffixes,
-    _unique_ids,
-    expand_inputs,
+    open_run,
 )
 
 from nokoding.distributed.run_state import RunState
@@ -261,19 +257,10 @@ def tag_ray(
     if min(gpus_per_actor, cpus_per_actor or 0, cpus_per_reader, max_retries) < 0:
         raise ValueError("gpus_per_actor, cpus_per_actor, cpus_per_reader and max_retries must not be negative")
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _State(out)
     summary = RayTagSummary()
-    if state.note:
-        summary.warnings.append(state.note)
-    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out)
-    summary.inputs = len(files)
-    summary.failures.extend(failures)
-    if not files and not failures:
-        summary.failures.append(InputFailure("", "no input files given"))
+    out, state, files, ids = open_run(inputs, out_dir, summary)
     settings = {"model": model, "top_k": top_k, "roles": sorted(roles)}
-    run = RunState(out, state, settings, files, _unique_ids(files), flush_seconds=flush_seconds)
+    run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)
 
     if codebook is None and suggester_factory is not None:
         codebook = getattr(suggester_factory, "codebook", None)

@@ -147,6 +147,7 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
     result = runner.invoke(app, ["codebook", "import", str(tmp_path / "missing.qdc"), "--out",
                                  str(tmp_path / "x.yaml")])
     assert result.exit_code == 2 and "missing.qdc" in result.output
+    assert "cannot read" in result.output and "No such file" in result.output and "Errno" not in result.output
     result = runner.invoke(app, ["codebook", "export", "--corpus", "no_such_corpus", "--out",
                                  str(tmp_path / "x.qdc")])
     assert result.exit_code == 2 and "no_such_corpus" in result.output
