@@ -503,7 +503,7 @@ def _reliability_png(fig_data: FigureData) -> bytes:
         used = count > 0
         ax.bar(centers[used], acc[used], width=1 / M.ECE_BINS, edgecolor="black", alpha=0.7, label="accuracy")
         ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-        ax.plot(mean_conf[used], acc[used], "o", color="C3", markersize=3, label="mean confidence")
+        ax.plot(mean_conf[used], acc[used], "o", color="C3", markersize=3, label="bin (mean confidence, accuracy)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("top-label confidence")

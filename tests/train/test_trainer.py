@@ -167,7 +167,7 @@ def test_head_fit_calibrate_keeps_the_prototype_ranking(tiny_encoders, records, 
         logits = head(emb)
     cos = torch.nn.functional.normalize(emb - head.center, dim=-1) @ torch.nn.functional.normalize(head.weight, dim=-1).T
     assert torch.equal(logits.argsort(dim=-1, stable=True), cos.argsort(dim=-1, stable=True))
-    assert 1.0 <= float(head.log_scale.exp()) <= 100.0
+    assert 1.0 <= float(head.log_scale.detach().exp()) <= 100.0
 
 
 def test_head_fit_calibrate_needs_cosine_heads():
