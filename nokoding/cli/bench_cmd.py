@@ -15,7 +15,7 @@ def bench(
     arch: Optional[list[str]] = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
     mode: Optional[list[str]] = typer.Option(None, help="baseline, fp32, int8 (CPU), bf16 (repeatable)."),
     time_budget: Optional[float] = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
-    slice_size: Optional[int] = typer.Option(None, help="Segments per interleaved round (default 32 CPU / 10000 GPU)."),
+    slice_size: Optional[int] = typer.Option(None, help="Segments per interleaved round (default 128 CPU / 10000 GPU)."),
     compile: bool = typer.Option(False, "--compile", help="Also time the engine under torch.compile."),
     seed: int = typer.Option(0, help="Seed of the generated texts."),
     out_dir: Path = typer.Option(Path("benchmarks/results"), help="Folder for inference_<device>.json/.md."),

@@ -80,3 +80,15 @@ def test_int8_is_cpu_only(prototype_model) -> None:
 
     with pytest.raises(ValueError, match="CPU-only"):
         prepare_model(prototype_model, torch.device("cuda"), "int8")
+
+
+def test_int8_weights_have_one_scale_per_output_row(prototype_model) -> None:
+    # per-tensor scales moved the shipped model's top code on half of unseen segments
+    # (benchmarks/bench_int8_agreement.py); per-row scales are what the runtime must use
+    from nokoding.inference.runtime import prepare_model
+
+    int8 = prepare_model(prototype_model, torch.device("cpu"), "int8")
+    linears = [m for m in int8.modules() if type(m).__name__ == "Linear" and hasattr(m, "weight") and callable(m.weight)]
+    assert linears, "no quantised Linear layers found"
+    for layer in linears:
+        assert layer.weight().qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)

@@ -1,0 +1,145 @@
+"""Does the int8 runtime change the suggestions? fp32 against int8 with the shipped model.
+
+Runs the shipped model (``models/thesis-mrs``, real me5-small weights) through
+:func:`nokoding.inference.predict` twice, ``runtime="fp32"`` and ``runtime="int8"`` (dynamic
+int8 quantisation of the linear layers), on
+
+* the 113 thesis quotes (``corpora/thesis_mrs``), whose hand coding also gives macro-F1 for
+  both runtimes — these quotes are the model's training data, so the F1 values are
+  in-sample and only their *difference* between runtimes means anything;
+* the segments of the example transcripts in ``corpora/examples`` (text the model has not
+  seen; no labels).
+
+It reports how often the top code, the top category and the sentiment agree, the largest
+probability difference, and the macro-F1 difference, then writes
+``benchmarks/results/int8_agreement_cpu.json`` and ``.md``. CPU only (int8 is a CPU runtime);
+about a minute on 2 cores.
+
+    python benchmarks/bench_int8_agreement.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _scores(model: Any, texts: list[str], runtime: str) -> dict[str, np.ndarray]:
+    from nokoding.inference import predict
+
+    preds = list(predict(model, texts, device="cpu", runtime=runtime))
+    code_logits = np.stack([p.code_logits for p in preds]).astype(np.float64)
+    sent_logits = np.stack([p.sentiment_logits for p in preds]).astype(np.float64)
+    code_p = 1.0 / (1.0 + np.exp(-code_logits))
+    z = np.exp(sent_logits - sent_logits.max(axis=1, keepdims=True))
+    return {"code": code_p, "category": model.category_probabilities(code_p), "sentiment": z / z.sum(1, keepdims=True)}
+
+
+def compare(model: Any, texts: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Agreement of the fp32 and int8 runtimes on ``texts``: per task, top-label agreement and
+    the largest absolute probability difference."""
+    fp32, int8 = _scores(model, texts, "fp32"), _scores(model, texts, "int8")
+    out: dict[str, Any] = {"n_texts": len(texts)}
+    for task in ("code", "category", "sentiment"):
+        same = fp32[task].argmax(1) == int8[task].argmax(1)
+        out[task] = {
+            "top_label_agreement": float(same.mean()),
+            "disagreements": int((~same).sum()),
+            "max_abs_probability_difference": float(np.abs(fp32[task] - int8[task]).max()),
+        }
+    return out, fp32, int8
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="thesis-mrs")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks/results")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from nokoding import corpora, load_model
+    from nokoding.evaluate.metrics import macro_f1
+    from nokoding.ingest import read
+    from nokoding.segmentation import segment
+
+    model = load_model(args.model)
+    codebook = model.codebook
+    records = corpora.load_records("thesis_mrs")
+    texts = [r["text"] for r in records]
+    thesis, fp32, int8 = compare(model, texts)
+
+    code_ids = list(codebook.code_ids)
+    gold_code = np.array([code_ids.index(corpora_code_id(r, codebook)) for r in records])
+    gold_cat = np.array(codebook.code_to_category())[gold_code]
+    labels = list(codebook.sentiment_labels)
+    has_sent = np.array([r.get("sentiment") in labels for r in records])
+    gold_sent = np.array([labels.index(r["sentiment"]) if ok else -1 for r, ok in zip(records, has_sent, strict=True)])
+    f1 = {}
+    for task, gold, mask in (("code", gold_code, slice(None)), ("category", gold_cat, slice(None)),
+                             ("sentiment", gold_sent, has_sent)):
+        a = macro_f1(gold[mask], fp32[task].argmax(1)[mask])
+        b = macro_f1(gold[mask], int8[task].argmax(1)[mask])
+        f1[task] = {"fp32": a, "int8": b, "int8_minus_fp32_points": 100 * (b - a)}
+    thesis["macro_f1_in_sample"] = f1
+
+    example_texts = [s.text for doc in read(ROOT / "corpora/examples") for s in segment(doc)]
+    examples, _, _ = compare(model, example_texts)
+
+    result = {
+        "command": "python benchmarks/bench_int8_agreement.py",
+        "model": args.model,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
+        "thesis_quotes": thesis,
+        "example_transcripts": examples,
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    from nokoding.atomic import atomic_write_text
+
+    atomic_write_text(args.out_dir / "int8_agreement_cpu.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out_dir / "int8_agreement_cpu.md", _markdown(result))
+    sys.stdout.write(_markdown(result))
+    return 0
+
+
+def corpora_code_id(record: dict[str, Any], codebook: Any) -> str:
+    """A record's code id (``code_id``, or its category and subcategory names)."""
+    from nokoding.evaluate.splits import record_code_id
+
+    return record_code_id(record, codebook)
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    lines = [
+        "# int8 against fp32 — the shipped model on CPU",
+        "",
+        f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
+        f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads.",
+        "",
+        "| texts | n | top code agrees | top category agrees | sentiment agrees | largest code-probability difference |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, name in (("thesis_quotes", "thesis quotes (training data)"), ("example_transcripts",
+                                                                           "example transcript segments (unseen)")):
+        x = r[key]
+        lines.append(f"| {name} | {x['n_texts']} | {x['code']['top_label_agreement']:.1%} | "
+                     f"{x['category']['top_label_agreement']:.1%} | {x['sentiment']['top_label_agreement']:.1%} | "
+                     f"{x['code']['max_abs_probability_difference']:.4f} |")
+    lines += ["", "Macro-F1 against the thesis coding (in-sample: only the difference means anything):", "",
+              "| task | fp32 | int8 | int8 − fp32 (points) |", "|---|---:|---:|---:|"]
+    for task, v in r["thesis_quotes"]["macro_f1_in_sample"].items():
+        lines.append(f"| {task} | {v['fp32']:.3f} | {v['int8']:.3f} | {v['int8_minus_fp32_points']:+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
