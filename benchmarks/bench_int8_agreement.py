@@ -122,8 +122,8 @@ def _markdown(r: dict[str, Any]) -> str:
     lines = [
         "# int8 against fp32 — the shipped model on CPU",
         "",
-        f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
-        f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads.",
+        (f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
+         f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads."),
         "",
         "| texts | n | top code agrees | top category agrees | sentiment agrees | largest code-probability difference |",
         "|---|---:|---:|---:|---:|---:|",
