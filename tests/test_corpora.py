@@ -51,6 +51,11 @@ def test_unknown_corpus_lists_known_ones():
         corpora.corpus_dir("no_such_corpus")
 
 
+def test_missing_codebook_file_is_named(tmp_path):
+    with pytest.raises(corpora.CorpusError, match="nope.yaml: no such codebook file"):
+        corpora.load_codebook(tmp_path / "nope.yaml")
+
+
 def test_thesis_corpus_ships_and_loads():
     ds = corpora.load("thesis_mrs")
     cb = corpora.load_codebook("thesis_mrs")

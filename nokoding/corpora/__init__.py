@@ -70,11 +70,13 @@ def load_codebook(name_or_path: str | os.PathLike[str]) -> Codebook:
     """The codebook of a corpus, or of a ``.yaml`` codebook file given directly.
 
     Raises:
-        CorpusError: if the corpus is not found.
+        CorpusError: if the corpus, or the ``.yaml`` file, is not found.
         nokoding.codebook.CodebookError: if the codebook is malformed.
     """
     path = Path(str(name_or_path)).expanduser()
-    if path.suffix in {".yaml", ".yml"} and path.is_file():
+    if path.suffix in {".yaml", ".yml"}:
+        if not path.is_file():
+            raise CorpusError(f"{path}: no such codebook file")
         return Codebook.from_yaml(path)
     return Codebook.from_yaml(corpus_dir(name_or_path) / "codebook.yaml")
 
