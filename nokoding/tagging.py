@@ -531,6 +531,10 @@ def tag(
         raise ValueError(
             "the qdpx format needs the codebook: pass codebook= (results so far are kept for resume)"
         )
+    if codebook is not None and top_k > len(codebook):
+        summary.warnings.append(f"top_k {top_k} is more than the codebook's {len(codebook)} codes; "
+                                f"the outputs list {len(codebook)}")
+        top_k = len(codebook)
     _write_outputs(summary, results, out, formats, codebook, model=model, top_k=top_k,
                    threshold=threshold, created=created)
     summary.seconds = time.monotonic() - started

@@ -240,3 +240,11 @@ def test_cli_end_to_end_with_a_tiny_model(tmp_path, corpus, codebook):
     assert {r["document"] for r in rows} == {"intervju_01", "intervju_02", "intervju_03"}
     assert all(r["code_2"] in codebook.code_ids for r in rows)
     assert len(read_qdpx(tmp_path / "out" / "project.qdpx").codings) == 2 * len(rows)
+
+
+def test_top_k_above_the_codebook_size_lists_every_code_once(tmp_path, corpus, codebook):
+    summary = run([corpus], tmp_path / "out", FakeSuggester(codebook, top_k=50), top_k=50)
+    n = codebook.n_codes
+    header = read_csv(tmp_path / "out" / "segments.csv")[0]
+    assert f"code_{n}" in header and f"code_{n + 1}" not in header
+    assert any(f"more than the codebook's {n} codes" in w for w in summary.warnings)

@@ -58,6 +58,9 @@ def register(app: typer.Typer) -> None:
         from nokoding import corpora
         from nokoding.export.qdc import read_qdc
 
+        if out.resolve() == source.resolve():
+            typer.echo(f"error: --out {out} is the input file; choose another file for the codebook.yaml", err=True)
+            raise typer.Exit(2)
         try:
             reference = corpora.load_codebook(like) if like else None
             book = read_qdc(source, name=name, like=reference)

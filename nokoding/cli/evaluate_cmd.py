@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             help="Fewer repeats for one method, e.g. lora=1 (repeatable)."),
         seed: int = typer.Option(0, "--seed", help="Split seed of repeat 0 (repeat r uses seed + r)."),
         epochs: int | None = typer.Option(None, "--epochs", min=0, help="Fine-tuning epochs (fine-tuned methods)."),
-        out: Path = typer.Option(Path("benchmarks/results"), "--out", "-o", help="Report folder."),
+        out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="Report folder (created)."),
         model: Path | None = typer.Option(None, "--model", "-m",
                                           help="Measure this saved model instead of cross-validating."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),

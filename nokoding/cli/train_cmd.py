@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         """Fine-tune a coding model (codes + sentiment heads) and save it as a model folder."""
         from nokoding.backbones import BackboneError
         from nokoding.codebook import CodebookError
+        from nokoding.model.io import check_model_dir
         from nokoding.training import TrainingArguments, TrainingDataError, train
 
         if data is not None and corpus is not None:
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
             if value is not None:
                 options[key] = value
         try:
+            check_model_dir(out)
             if data is not None:
                 coded = _checked_data(data, codebook, coder)
                 model = train(coded.records, codebook=coded.codebook, backbone=backbone, strategy=strategy,

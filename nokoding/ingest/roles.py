@@ -141,7 +141,7 @@ def assign_roles(
             n_turns = sum(1 for s in speakers if s == top)
             note = (
                 f"interviewer inferred from questions: {top!r} asked questions in "
-                f"{questions[top]} of {n_turns} turns (override with interviewer=...)"
+                f"{questions[top]} of {n_turns} turns (override with interviewer=... or the CLI's --interviewer)"
             )
     roles: list[Role] = []
     for s in speakers:

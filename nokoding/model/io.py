@@ -47,6 +47,7 @@ __all__ = [
     "ENCODER_WEIGHTS",
     "HEAD_WEIGHTS",
     "ModelLoadError",
+    "check_model_dir",
     "find_model",
     "from_pretrained",
     "load_model",
@@ -95,8 +96,7 @@ def save_pretrained(
     training_log = model.training_log if training_log is None else training_log
     data_summary = model.data_summary if data_summary is None else data_summary
     path = Path(path)
-    if path.exists() and not _replaceable(path):
-        raise FileExistsError(f"{path} exists and is not a nokoding model folder; choose another output folder")
+    check_model_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -148,6 +148,17 @@ def _write_folder(
 
 def _dump(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def check_model_dir(path: str | os.PathLike[str]) -> None:
+    """Refuse an output folder that :func:`save_pretrained` would refuse (check before training).
+
+    Raises:
+        FileExistsError: if ``path`` exists and is not an empty folder or a nokoding model.
+    """
+    path = Path(path)
+    if path.exists() and not _replaceable(path):
+        raise FileExistsError(f"{path} exists and is not a nokoding model folder; choose another output folder")
 
 
 def _replaceable(path: Path) -> bool:

@@ -148,6 +148,12 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
                                  str(tmp_path / "x.yaml")])
     assert result.exit_code == 2 and "missing.qdc" in result.output
     assert "cannot read" in result.output and "No such file" in result.output and "Errno" not in result.output
+    qdc = tmp_path / "same.qdc"
+    assert runner.invoke(app, ["codebook", "export", "--out", str(qdc)]).exit_code == 0
+    before = qdc.read_bytes()
+    result = runner.invoke(app, ["codebook", "import", str(qdc), "--out", str(qdc)])
+    assert result.exit_code == 2 and "is the input file" in result.output
+    assert qdc.read_bytes() == before
     result = runner.invoke(app, ["codebook", "export", "--corpus", "no_such_corpus", "--out",
                                  str(tmp_path / "x.qdc")])
     assert result.exit_code == 2 and "no_such_corpus" in result.output

@@ -47,3 +47,14 @@ def test_train_errors_name_the_problem(tmp_path, tiny_encoders, small_corpus):
                               "--out", str(tmp_path / "m")])
     assert res.exit_code == 2 and "unknown strategy 'adapters'" in res.output
     assert not (tmp_path / "m").exists()
+
+
+def test_train_refuses_an_unusable_output_before_training(tmp_path, small_corpus):
+    # a file (here: the user's data) as --out is refused at once, not after minutes of training
+    data = tmp_path / "coding.csv"
+    data.write_text("text,code\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["train", "--corpus", str(small_corpus), "--backbone", "no-such-bert",
+                                   "--out", str(data), "-q"])
+    assert res.exit_code == 2
+    assert "coding.csv exists and is not a nokoding model folder" in res.output
+    assert data.read_text(encoding="utf-8") == "text,code\n"
