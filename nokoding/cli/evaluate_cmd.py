@@ -152,6 +152,14 @@ def _coded_corpus(data: Path, codebook: Path | None, coders: list[str], model: P
         raise typer.Exit(2) from None
     report = validate(coded)
     blocking = [f for f in report.errors if model is None or f.rule != "too-few-examples"]
+    if blocking and model is not None:
+        # measuring a saved model: only problems that make rows unscorable matter (a code with
+        # few examples is fine here), so list those alone, without training advice
+        for f in blocking:
+            typer.echo(f"error [{f.rule}] {f.location + ': ' if f.location else ''}{f.message}", err=True)
+        typer.echo(f"error: evaluation of {model} on {data} refused: fix the {len(blocking)} problem(s) above "
+                   "(a code must be one of the model's codebook)", err=True)
+        raise typer.Exit(1)
     if blocking:
         typer.echo(report.to_text())
         typer.echo("error: evaluation refused; fix the errors above (see `nokoding validate --data ...`)", err=True)

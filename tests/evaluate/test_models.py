@@ -104,3 +104,24 @@ def test_cli_evaluate_model(saved_model, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "tiny.json").read_text(encoding="utf-8"))
     assert data["corpus"]["n_units"] == 4 * 2 + 2
+
+
+def test_cli_evaluate_model_on_held_out_csv(saved_model, tmp_path):
+    # held-out data: one example per code is fine; a code outside the model's codebook is
+    # named with its row, without advice about training
+    from nokoding.cli import app
+
+    held = tmp_path / "held.csv"
+    held.write_text("text,code\nvi blir målt hver måned,Mål/Måling\nlederen stoler på oss,Ledelse/Tillit\n",
+                    encoding="utf-8")
+    ok = CliRunner().invoke(app, ["evaluate", "--model", str(saved_model), "--data", str(held),
+                                  "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "out" / "held.json").is_file()
+
+    held.write_text(held.read_text(encoding="utf-8") + "helt nytt tema,Økonomi/Budsjett\n", encoding="utf-8")
+    bad = CliRunner().invoke(app, ["evaluate", "--model", str(saved_model), "--data", str(held),
+                                   "--out", str(tmp_path / "out2")])
+    assert bad.exit_code == 1
+    assert "unknown-code" in bad.output and "held.csv" in bad.output and "Økonomi" in bad.output
+    assert "before training" not in bad.output and "too-few-examples" not in bad.output
