@@ -531,10 +531,6 @@ def tag(
         raise ValueError(
             "the qdpx format needs the codebook: pass codebook= (results so far are kept for resume)"
         )
-    if codebook is not None and top_k > len(codebook):
-        summary.warnings.append(f"top_k {top_k} is more than the codebook's {len(codebook)} codes; "
-                                f"the outputs list {len(codebook)}")
-        top_k = len(codebook)
     _write_outputs(summary, results, out, formats, codebook, model=model, top_k=top_k,
                    threshold=threshold, created=created)
     summary.seconds = time.monotonic() - started
@@ -626,6 +622,10 @@ def _write_outputs(
     from nokoding.export.qdpx import read_qdpx, write_qdpx
     from nokoding.export.tabular import read_csv, read_jsonl, write_csv, write_jsonl
 
+    if codebook is not None and top_k > len(codebook):
+        summary.warnings.append(f"top_k {top_k} is more than the codebook's {len(codebook)} codes; "
+                                f"the outputs list {len(codebook)}")
+        top_k = len(codebook)
     expected_rows = Counter((r.document.id, s.index, s.text) for r in results for s in r.segments)
     for fmt in formats:
         path = out / FORMATS[fmt]
