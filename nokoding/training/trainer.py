@@ -135,13 +135,17 @@ def _init_heads(
         prototypes(emb, codes, center), center, scale=args.init_scale, bias=torch.log(prior / (1 - prior)),
         typical_norm=typical,
     )
-    n_sent = len(model.sentiment_labels)
-    onehot = torch.zeros(len(sentiments), n_sent)
-    labelled = sentiments != IGNORE
-    onehot[labelled, sentiments[labelled]] = 1.0
     model.sentiment_head.init_from_prototypes(
-        prototypes(emb, onehot, center), center, scale=args.init_scale, bias=0.0, typical_norm=typical
+        prototypes(emb, _onehot(sentiments, len(model.sentiment_labels)), center), center, scale=args.init_scale, bias=0.0, typical_norm=typical
     )
+
+
+def _onehot(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """``(N, n)`` 0/1 rows for class indices ``labels`` ``(N,)``; ``IGNORE`` rows stay all zero."""
+    out = torch.zeros(len(labels), n)
+    known = labels != IGNORE
+    out[known, labels[known]] = 1.0
+    return out
 
 
 def _loo_cosines(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,15 +239,14 @@ class _Run:
         CE for sentiment); full-batch L-BFGS on two numbers per head.
         """
         model = self.model
-        z = F.normalize(emb - model.code_head.center, dim=-1)
-        code_cos, code_ok = _loo_cosines(z, self.codes)
-        onehot = torch.zeros(len(self.sentiments), len(model.sentiment_labels))
-        labelled = self.sentiments != IGNORE
-        onehot[labelled, self.sentiments[labelled]] = 1.0
-        zs = F.normalize(emb - model.sentiment_head.center, dim=-1)
-        sent_cos, sent_ok = _loo_cosines(zs, onehot)
-        keep = code_ok.all(dim=-1)  # examples whose every code has another member
-        keep_s = sent_ok.all(dim=-1) & labelled
+        code_cos, code_ok = _loo_cosines(F.normalize(emb - model.code_head.center, dim=-1), self.codes)
+        sent_cos, sent_ok = _loo_cosines(F.normalize(emb - model.sentiment_head.center, dim=-1),
+                                         _onehot(self.sentiments, len(model.sentiment_labels)))
+        # an example counts for a head only where each of its labels has another member: its
+        # code loss gets weight 0, its sentiment is ignored
+        keep = code_ok.all(dim=-1)
+        batch = _Batch(torch.empty(0), torch.empty(0), self.codes,
+                       torch.where(sent_ok.all(dim=-1), self.sentiments, IGNORE), self.weights * keep)
         params = {
             "code_scale": torch.tensor(math.log(self.args.init_scale)), "code_bias": torch.tensor(0.0),
             "sent_scale": torch.tensor(math.log(self.args.init_scale)),
@@ -251,18 +254,11 @@ class _Run:
         for p in params.values():
             p.requires_grad_(True)
         opt = torch.optim.LBFGS(list(params.values()), lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
-        codes_batch = _Batch(torch.empty(0), torch.empty(0), self.codes[keep], self.sentiments[keep],
-                             self.weights[keep])
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
-            code_logits = params["code_scale"].exp() * code_cos[keep] + params["code_bias"]
-            sent_logits = params["sent_scale"].exp() * sent_cos
-            loss = self.loss(code_logits, sent_logits[keep], codes_batch)[1]
-            if keep_s.any():
-                loss = loss + self.args.sentiment_loss_weight * F.cross_entropy(
-                    sent_logits[keep_s], self.sentiments[keep_s], weight=self.loss.sentiment_class_weights
-                )
+            code_logits = params["code_scale"].exp() * code_cos + params["code_bias"]
+            loss = self.loss(code_logits, params["sent_scale"].exp() * sent_cos, batch)[0]
             loss.backward()
             return loss
 
