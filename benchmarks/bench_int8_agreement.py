@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nokoding import corpora, load_model
     from nokoding.evaluate.metrics import macro_f1
+    from nokoding.evaluate.splits import record_code_id
     from nokoding.ingest import read
     from nokoding.segmentation import segment
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     thesis, fp32, int8 = compare(model, texts)
 
     code_ids = list(codebook.code_ids)
-    gold_code = np.array([code_ids.index(corpora_code_id(r, codebook)) for r in records])
+    gold_code = np.array([code_ids.index(record_code_id(r, codebook)) for r in records])
     gold_cat = np.array(codebook.code_to_category())[gold_code]
     labels = list(codebook.sentiment_labels)
     has_sent = np.array([r.get("sentiment") in labels for r in records])
@@ -109,13 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out_dir / "int8_agreement_cpu.md", _markdown(result))
     sys.stdout.write(_markdown(result))
     return 0
-
-
-def corpora_code_id(record: dict[str, Any], codebook: Any) -> str:
-    """A record's code id (``code_id``, or its category and subcategory names)."""
-    from nokoding.evaluate.splits import record_code_id
-
-    return record_code_id(record, codebook)
 
 
 def _markdown(r: dict[str, Any]) -> str:
