@@ -21,7 +21,7 @@ import yaml
 
 from nokoding.atomic import atomic_write_text
 
-__all__ = ["Category", "Code", "Codebook", "CodebookError", "DEFAULT_SENTIMENT_LABELS"]
+__all__ = ["DEFAULT_SENTIMENT_LABELS", "Category", "Code", "Codebook", "CodebookError", "record_code_id"]
 
 #: Sentiment toward the target-and-measurement regime (see corpora/thesis_mrs/ANNOTATION.md).
 DEFAULT_SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive", "mixed")
@@ -292,3 +292,23 @@ class Codebook:
 
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def record_code_id(record: Mapping[str, Any], codebook: Codebook, where: str = "") -> str:
+    """The code id of a record: its ``code_id``, else looked up from ``category`` + ``subcategory``.
+
+    Raises:
+        KeyError: naming ``where`` when the record names no code of ``codebook``.
+    """
+    code_id = record.get("code_id")
+    if code_id:
+        if str(code_id) not in codebook.code_ids:
+            raise KeyError(f"{where}: code {code_id!r} is not in codebook {codebook.name!r}")
+        return str(code_id)
+    cat, sub = record.get("category"), record.get("subcategory")
+    if cat and sub:
+        try:
+            return codebook.find(str(cat), str(sub)).id
+        except KeyError as err:
+            raise KeyError(f"{where}: {err.args[0]}") from None
+    raise KeyError(f"{where}: record has neither 'code_id' nor 'category' + 'subcategory'")

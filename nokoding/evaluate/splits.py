@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nokoding.codebook import Codebook
+from nokoding.codebook import Codebook, record_code_id
 
 __all__ = ["Fold", "Unit", "build_units", "grouped_folds", "record_code_id"]
 
@@ -64,26 +64,6 @@ class Fold:
     test_units: NDArray[np.int64]
     absent_codes: tuple[str, ...] = ()
     stratified: bool = True
-
-
-def record_code_id(record: Mapping[str, Any], codebook: Codebook, where: str = "") -> str:
-    """The code id of a record: its ``code_id``, else looked up from ``category`` + ``subcategory``.
-
-    Raises:
-        KeyError: naming ``where`` when the record names no code of ``codebook``.
-    """
-    code_id = record.get("code_id")
-    if code_id:
-        if str(code_id) not in codebook.code_ids:
-            raise KeyError(f"{where}: code {code_id!r} is not in codebook {codebook.name!r}")
-        return str(code_id)
-    cat, sub = record.get("category"), record.get("subcategory")
-    if cat and sub:
-        try:
-            return codebook.find(str(cat), str(sub)).id
-        except KeyError as err:
-            raise KeyError(f"{where}: {err.args[0]}") from None
-    raise KeyError(f"{where}: record has neither 'code_id' nor 'category' + 'subcategory'")
 
 
 def build_units(records: Sequence[Mapping[str, Any]], codebook: Codebook) -> list[Unit]:

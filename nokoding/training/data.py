@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import torch
 
-from nokoding.codebook import Codebook
+from nokoding.codebook import Codebook, record_code_id
 
 __all__ = [
     "TrainingDataError",
@@ -107,20 +107,13 @@ def load_training_data(
 
 
 def _code_of(record: Mapping[str, Any], codebook: Codebook, where: str) -> str | None:
-    code_id = record.get("code_id")
-    if code_id not in (None, ""):
-        try:
-            codebook.index(str(code_id))
-        except KeyError:
-            raise TrainingDataError(f"{where}: code {code_id!r} is not in codebook {codebook.name!r}") from None
-        return str(code_id)
-    category, subcategory = record.get("category"), record.get("subcategory")
-    if category and subcategory:
-        try:
-            return codebook.find(str(category), str(subcategory)).id
-        except KeyError as err:
-            raise TrainingDataError(f"{where}: {err.args[0]}") from None
-    return None
+    """The record's code id, or ``None`` for an uncoded record (no code fields)."""
+    if not record.get("code_id") and not (record.get("category") and record.get("subcategory")):
+        return None
+    try:
+        return record_code_id(record, codebook, where)
+    except KeyError as err:
+        raise TrainingDataError(err.args[0]) from None
 
 
 def examples_from_records(
