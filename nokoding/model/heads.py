@@ -47,6 +47,16 @@ class _CentredHead(nn.Module):
         about ``scale + bias_k``. ``typical_norm`` is the usual length of a centred embedding
         (the linear head divides by it; the cosine head normalises anyway).
         """
+        with torch.no_grad():
+            self._set_directions(F.normalize(prototypes, dim=-1), scale, typical_norm)
+            self.center.copy_(center)
+            bias_param = self._bias()
+            bias_param.copy_(torch.as_tensor(bias, dtype=bias_param.dtype).expand_as(bias_param))
+
+    def _set_directions(self, directions: torch.Tensor, scale: float, typical_norm: float) -> None:
+        raise NotImplementedError
+
+    def _bias(self) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -59,20 +69,12 @@ class CosineHead(_CentredHead):
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
         self.bias = nn.Parameter(torch.zeros(n_labels))
 
-    def init_from_prototypes(
-        self,
-        prototypes: torch.Tensor,
-        center: torch.Tensor,
-        *,
-        scale: float = 10.0,
-        bias: torch.Tensor | float = 0.0,
-        typical_norm: float = 1.0,
-    ) -> None:
-        with torch.no_grad():
-            self.weight.copy_(F.normalize(prototypes, dim=-1))
-            self.center.copy_(center)
-            self.log_scale.fill_(math.log(scale))
-            self.bias.copy_(torch.as_tensor(bias, dtype=self.bias.dtype).expand_as(self.bias))
+    def _set_directions(self, directions: torch.Tensor, scale: float, typical_norm: float) -> None:
+        self.weight.copy_(directions)
+        self.log_scale.fill_(math.log(scale))
+
+    def _bias(self) -> torch.Tensor:
+        return self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xn = F.normalize(x - self.center, dim=-1)
@@ -87,19 +89,11 @@ class LinearHead(_CentredHead):
         super().__init__(hidden_size, n_labels)
         self.linear = nn.Linear(hidden_size, n_labels)
 
-    def init_from_prototypes(
-        self,
-        prototypes: torch.Tensor,
-        center: torch.Tensor,
-        *,
-        scale: float = 10.0,
-        bias: torch.Tensor | float = 0.0,
-        typical_norm: float = 1.0,
-    ) -> None:
-        with torch.no_grad():
-            self.linear.weight.copy_(F.normalize(prototypes, dim=-1) * (scale / max(typical_norm, 1e-6)))
-            self.center.copy_(center)
-            self.linear.bias.copy_(torch.as_tensor(bias, dtype=self.linear.bias.dtype).expand_as(self.linear.bias))
+    def _set_directions(self, directions: torch.Tensor, scale: float, typical_norm: float) -> None:
+        self.linear.weight.copy_(directions * (scale / max(typical_norm, 1e-6)))
+
+    def _bias(self) -> torch.Tensor:
+        return self.linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x - self.center)
