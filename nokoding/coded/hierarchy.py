@@ -43,7 +43,7 @@ import yaml
 
 from nokoding.codebook import DEFAULT_SENTIMENT_LABELS, Category, Code, Codebook, CodebookError
 from nokoding.coded.base import nfc
-from nokoding.export._refi import DEFAULT_FLAT_CATEGORY, slugify
+from nokoding.export._refi import DEFAULT_FLAT_CATEGORY, slugify, unique_id
 
 __all__ = [
     "FLAT_CATEGORY",
@@ -96,15 +96,6 @@ def _key(name: str) -> str:
     return "/".join(" ".join(p.split()).casefold() for p in parts if p.strip())
 
 
-def _unique(candidate: str, taken: set[str]) -> str:
-    out, n = candidate, 2
-    while out in taken:
-        out = f"{candidate}_{n}"
-        n += 1
-    taken.add(out)
-    return out
-
-
 @dataclass(frozen=True)
 class _Entry:
     path: tuple[str, ...]
@@ -147,14 +138,14 @@ def _build(
     cat_taken: set[str] = set()
     code_taken: set[str] = set()
     for cat_name, subs in groups.items():
-        cat_id = _unique(slugify(cat_name), cat_taken)
+        cat_id = unique_id(slugify(cat_name), cat_taken)
         categories.append(Category(cat_id, cat_name, category_descriptions.get(cat_name, "")))
         seen: dict[str, str] = {}
         for sub_name, desc, path in subs:
             if sub_name in seen:
                 mapping[path] = seen[sub_name]
                 continue
-            code_id = _unique(f"{cat_id}.{slugify(sub_name)}", code_taken)
+            code_id = unique_id(f"{cat_id}.{slugify(sub_name)}", code_taken)
             seen[sub_name] = code_id
             codes.append(Code(code_id, cat_name, sub_name, cat_id, desc))
             mapping[path] = code_id

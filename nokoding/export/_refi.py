@@ -121,7 +121,8 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1")
 
 
-def _unique(candidate: str, taken: set[str]) -> str:
+def unique_id(candidate: str, taken: set[str]) -> str:
+    """``candidate``, or ``candidate_2``, ``_3`` … if taken; the result is added to ``taken``."""
     out, n = candidate, 2
     while out in taken:
         out = f"{candidate}_{n}"
@@ -218,7 +219,7 @@ def codebook_from_codes(
         ref_cat = None
         if like is not None:
             ref_cat = next((c for c in like.categories if c.name == cat_name), None)
-        cat_id = _unique(ref_cat.id if ref_cat else slugify(cat_name), cat_taken)
+        cat_id = unique_id(ref_cat.id if ref_cat else slugify(cat_name), cat_taken)
         categories.append(
             Category(cat_id, cat_name, cat_desc or (ref_cat.description if ref_cat else ""),
                      ref_cat.section if ref_cat else None)
@@ -237,7 +238,7 @@ def codebook_from_codes(
                     ref_code = like.find(cat_name, sub_name)
                 except KeyError:
                     ref_code = None
-            code_id = _unique(ref_code.id if ref_code else f"{cat_id}.{slugify(sub_name)}", code_taken)
+            code_id = unique_id(ref_code.id if ref_code else f"{cat_id}.{slugify(sub_name)}", code_taken)
             out_codes.append(
                 Code(code_id, cat_name, sub_name, cat_id, desc or (ref_code.description if ref_code else ""),
                      ref_code.section if ref_code else None)
