@@ -213,15 +213,15 @@ def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
         return rows
 
 
-def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSON Lines file back as a list of records.
+def read_jsonl(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> list[dict[str, Any]]:
+    """Read a JSON Lines file back as a list of records (blank lines skipped).
 
     Raises:
         ValueError: for a line that is not a JSON object (names the file and line).
     """
     path = Path(path)
     records = []
-    with path.open("r", encoding="utf-8") as fh:
+    with path.open("r", encoding=encoding) as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -272,24 +272,16 @@ def summarise(examples: Sequence[TrainingExample], codebook: Codebook, *, source
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSON Lines file of records (one object per line; blank lines skipped).
+    """Read a JSON Lines file of records (one object per line; blank lines skipped; a BOM is allowed).
 
     Raises:
         TrainingDataError: naming the file and line of an invalid line.
     """
-    import json
+    from nokoding.export.tabular import read_jsonl as read_objects
 
-    path = Path(path)
-    out = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise TrainingDataError(f"{path}: line {no}: invalid JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise TrainingDataError(f"{path}: line {no}: expected a JSON object")
-            out.append(obj)
-    return out
+    try:
+        return read_objects(path, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise
+    except ValueError as err:  # the reader's "file: line n: …" message
+        raise TrainingDataError(str(err)) from None
