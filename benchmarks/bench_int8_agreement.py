@@ -34,13 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _scores(model: Any, texts: list[str], runtime: str) -> dict[str, np.ndarray]:
     from nokoding.inference import predict
+    from nokoding.inference.probabilities import prediction_probabilities
 
-    preds = list(predict(model, texts, device="cpu", runtime=runtime))
-    code_logits = np.stack([p.code_logits for p in preds]).astype(np.float64)
-    sent_logits = np.stack([p.sentiment_logits for p in preds]).astype(np.float64)
-    code_p = 1.0 / (1.0 + np.exp(-code_logits))
-    z = np.exp(sent_logits - sent_logits.max(axis=1, keepdims=True))
-    return {"code": code_p, "category": model.category_probabilities(code_p), "sentiment": z / z.sum(1, keepdims=True)}
+    code_p, sent_p = prediction_probabilities(list(predict(model, texts, device="cpu", runtime=runtime)))
+    return {"code": code_p, "category": model.category_probabilities(code_p), "sentiment": sent_p}
 
 
 def compare(model: Any, texts: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -147,16 +147,6 @@ def input_items(
             )
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.asarray(x, dtype=np.float64)
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 def to_suggestion(
     model: CodingModel,
     raw: RawPrediction,
@@ -177,8 +167,10 @@ def to_suggestion(
         evidence_k: how many similar training segments to return (0: none).
         threshold: keep only codes with probability ≥ ``threshold`` (may leave none).
     """
+    from nokoding.inference.probabilities import code_probabilities, sentiment_probabilities
+
     cb = model.codebook
-    p = _sigmoid(raw.code_logits)
+    p = code_probabilities(raw.code_logits)
     order = np.argsort(-p, kind="stable")
     if threshold is not None:
         order = order[p[order] >= threshold]
@@ -189,7 +181,7 @@ def to_suggestion(
     )
     cat = model.category_probabilities(p)
     categories = {c.id: float(cat[k]) for k, c in enumerate(cb.categories)}
-    ps = _softmax(raw.sentiment_logits)
+    ps = sentiment_probabilities(raw.sentiment_logits)
     labels = model.sentiment_labels
     evidence: tuple = ()
     if evidence_k > 0 and model.evidence is not None:

@@ -59,6 +59,7 @@ __all__ = [
     "TagSummary",
     "check_options",
     "expand_inputs",
+    "run_settings",
     "tag",
 ]
 
@@ -189,11 +190,13 @@ class TagSummary:
 
 
 # ----------------------------------------------------------------------------- inputs
-def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str) -> tuple[str, ...]:
+def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str,
+                  runtime: str | None = None) -> tuple[str, ...]:
     """Validate options for :func:`tag` and the Ray engine; returns the formats, deduplicated.
 
     Raises:
-        ValueError: unknown format or device, ``top_k`` < 1, threshold outside 0–1.
+        ValueError: unknown format, device or runtime, ``int8`` with ``cuda``, ``top_k`` < 1,
+            threshold outside 0–1.
     """
     if isinstance(formats, str):
         formats = formats.split(",")
@@ -203,11 +206,27 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
         raise ValueError(f"unknown output format(s) {unknown or fmts}; choose from {', '.join(FORMATS)}")
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if runtime is not None and runtime not in ("fp32", "int8", "bf16"):
+        raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
+    if runtime == "int8" and device.startswith("cuda"):
+        raise ValueError("runtime int8 is CPU-only; use --device cpu, or bf16 on a GPU")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     return fmts
+
+
+def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None) -> dict[str, Any]:
+    """What must match for a finished document to be reused when a run is resumed.
+
+    ``runtime`` is recorded only when chosen (``None`` keeps runs made before it existed
+    resumable).
+    """
+    settings: dict[str, Any] = {"model": model, "top_k": top_k, "roles": sorted(roles)}
+    if runtime is not None:
+        settings["runtime"] = runtime
+    return settings
 
 
 def expand_inputs(
@@ -387,10 +406,11 @@ def _with_id(tagged: TaggedDocument, doc_id: str) -> TaggedDocument:
 
 
 # ----------------------------------------------------------------------------- model
-def model_suggester(model: str, *, top_k: int = 3, device: str = "auto") -> Suggester:
+def model_suggester(model: str, *, top_k: int = 3, device: str = "auto", runtime: str | None = None) -> Suggester:
     """A suggester backed by a trained model: :func:`nokoding.model.load_model` once, then
-    :func:`nokoding.suggest.suggest_codes` per document on ``device``. The returned callable
-    has the model's ``codebook`` as an attribute.
+    :func:`nokoding.suggest.suggest_codes` per document on ``device`` in ``runtime`` (``None``:
+    the device's default, fp32 on CPU and bf16 on a GPU). The returned callable has the model's
+    ``codebook`` as an attribute.
 
     Raises:
         nokoding.model.ModelLoadError: if the model cannot be found or loaded.
@@ -401,7 +421,7 @@ def model_suggester(model: str, *, top_k: int = 3, device: str = "auto") -> Sugg
     loaded = load_model(model)
 
     def run(segments: Sequence[Segment]) -> list[Suggestion]:
-        return list(suggest_codes(list(segments), model=loaded, top_k=top_k, device=device))
+        return list(suggest_codes(list(segments), model=loaded, top_k=top_k, device=device, runtime=runtime))
 
     run.codebook = getattr(loaded, "codebook", None)  # type: ignore[attr-defined]
     return run
@@ -438,6 +458,7 @@ def tag(
     top_k: int = 3,
     threshold: float | None = None,
     device: str = "auto",
+    runtime: str | None = None,
     force: bool = False,
     suggester: Suggester | None = None,
     codebook: Codebook | None = None,
@@ -459,6 +480,9 @@ def tag(
         threshold: only codes with probability ≥ ``threshold`` (0–1) become REFI-QDA codings;
             CSV/JSON Lines always list the top ``top_k``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (passed to the model).
+        runtime: ``"fp32"``, ``"int8"`` (CPU only; faster, and it changes some top codes — see
+            the README) or ``"bf16"``; ``None``: fp32 on CPU, bf16 on a GPU. A run resumed with
+            another runtime redoes its documents.
         force: redo documents already finished in ``out_dir``.
         suggester: callable ``segments -> suggestions`` replacing the model (tests, custom models).
         codebook: the codebook of the suggestions (default: ``suggester.codebook``, the model's,
@@ -475,18 +499,18 @@ def tag(
         A :class:`TagSummary`; failed inputs are listed there, never raised.
 
     Raises:
-        ValueError: for an unknown format or device, ``top_k`` < 1 or a threshold outside 0–1,
+        ValueError: for an unknown format, device or runtime, ``top_k`` < 1 or a threshold outside 0–1,
             or ``qdpx`` without any codebook available.
         OSError: if ``out_dir`` cannot be written.
     """
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    formats = check_options(formats, top_k, threshold, device)
+    formats = check_options(formats, top_k, threshold, device, runtime)
 
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = {"model": model, "top_k": top_k, "roles": sorted(roles)}
+    settings = run_settings(model, top_k, roles, runtime)
     read = reader or _default_reader
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []
@@ -495,7 +519,7 @@ def tag(
     def active_suggester() -> Suggester:
         # The model is loaded once, when the first document needs it; a load error stops the run.
         if not loaded:
-            loaded.append(model_suggester(model, top_k=top_k, device=device))
+            loaded.append(model_suggester(model, top_k=top_k, device=device, runtime=runtime))
         return loaded[0]
 
     if codebook is None and suggester is not None:

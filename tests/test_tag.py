@@ -114,6 +114,29 @@ def test_resume_with_other_settings_redoes(tmp_path, corpus, codebook):
     assert "code_3" not in read_csv(out / "segments.csv")[0]
 
 
+def test_cli_runtime_reaches_the_model_and_a_changed_runtime_redoes(tmp_path, corpus, codebook, monkeypatch):
+    import nokoding.tagging as tag_module
+
+    asked = []
+
+    def fake_suggester(model, top_k, device, runtime):
+        asked.append((device, runtime))
+        return FakeSuggester(codebook, top_k)
+
+    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
+    monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
+    monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
+    app = __import__("nokoding.cli", fromlist=["app"]).app
+    args = ["tag", str(corpus), "--out", str(tmp_path / "out"), "--format", "csv"]
+    for extra in (["--runtime", "int8", "--device", "cpu"], ["--runtime", "int8", "--device", "cpu"], ["--device", "cpu"]):
+        result = CliRunner().invoke(app, args + extra)
+        assert result.exit_code == 0, result.output
+    # the second run resumed everything (no model load); the third, without int8, redid it
+    assert asked == [("cpu", "int8"), ("cpu", None)]
+    result = CliRunner().invoke(app, args + ["--runtime", "int8", "--device", "cuda"])
+    assert result.exit_code == 2 and "int8 is CPU-only" in result.output
+
+
 def test_threshold_limits_qdpx_codings_but_not_csv(tmp_path, corpus, codebook):
     summary = run([corpus], tmp_path / "out", FakeSuggester(codebook), threshold=0.6)
     codings = read_qdpx(tmp_path / "out" / "project.qdpx", like=codebook).codings
@@ -144,7 +167,8 @@ def test_same_file_stem_in_two_folders_gets_unique_ids(tmp_path, corpus, codeboo
 
 
 def test_bad_arguments_are_rejected_before_any_work(tmp_path, corpus, codebook):
-    for kw in ({"formats": ["xlsx"]}, {"top_k": 0}, {"threshold": 1.5}, {"device": "tpu"}):
+    for kw in ({"formats": ["xlsx"]}, {"top_k": 0}, {"threshold": 1.5}, {"device": "tpu"}, {"runtime": "int4"},
+               {"runtime": "int8", "device": "cuda"}):
         with pytest.raises(ValueError):
             run([corpus], tmp_path / "out", FakeSuggester(codebook), **kw)
     assert not (tmp_path / "out" / ".nokoding" / "manifest.json").exists()
@@ -154,7 +178,8 @@ def test_cli_exits_non_zero_after_finishing_the_rest(tmp_path, corpus, codebook,
     import nokoding.tagging as tag_module
 
     (corpus / "intervju_00_korrupt.txt").write_bytes(b"\xff\xfe\x00\x00")
-    monkeypatch.setattr(tag_module, "model_suggester", lambda model, top_k, device: FakeSuggester(codebook, top_k))
+    monkeypatch.setattr(tag_module, "model_suggester",
+                        lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
     monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
     monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
     result = CliRunner().invoke(

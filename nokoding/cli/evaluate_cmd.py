@@ -66,6 +66,10 @@ def register(app: typer.Typer) -> None:
             help="Fewer repeats for one method, e.g. lora=1 (repeatable)."),
         seed: int = typer.Option(0, "--seed", help="Split seed of repeat 0 (repeat r uses seed + r)."),
         epochs: int | None = typer.Option(None, "--epochs", min=0, help="Fine-tuning epochs (fine-tuned methods)."),
+        also_runtime: list[str] = typer.Option(
+            [], "--also-runtime", metavar="RUNTIME",
+            help="Also score each fold's fine-tuned model in this inference runtime (int8), reported as "
+                 "NAME@int8 beside NAME: a paired check of what quantisation costs (repeatable)."),
         out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="Report folder (created)."),
         model: Path | None = typer.Option(None, "--model", "-m",
                                           help="Measure this saved model instead of cross-validating."),
@@ -93,6 +97,9 @@ def register(app: typer.Typer) -> None:
             if data is not None:
                 corpus = str(_coded_corpus(data, codebook, coder, model, Path(scratch.name)))
             corpus = corpus or "thesis_mrs"
+            if model is not None and also_runtime:
+                typer.echo("error: --also-runtime goes with cross-validation, not with --model", err=True)
+                raise typer.Exit(2)
             if model is not None:
                 report = evaluate_model(model, corpus, out_dir=out, command=command)
             else:
@@ -108,7 +115,7 @@ def register(app: typer.Typer) -> None:
                 train_options = {"epochs": epochs} if epochs is not None else None
                 report = evaluate_corpus(corpus, backbone=backbone, strategies=names, folds=folds, repeats=repeats,
                                          strategy_repeats=per, seed=seed, out_dir=out, train_options=train_options,
-                                         progress=say, command=command)
+                                         runtimes=also_runtime, progress=say, command=command)
         except (LabelledCorpusError, BackboneError, ValueError, LookupError, OSError) as err:
             # bad corpus, unknown strategy/code/backbone, missing file or model folder
             msg = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -122,7 +129,7 @@ def register(app: typer.Typer) -> None:
             cat, code = m["metrics"]["category"], m["metrics"]["code"]
             sent = m["metrics"]["sentiment"]
             typer.echo(
-                f"{name:16s} repeats={m['repeats']}  category acc {cat['accuracy']['mean']:.3f} "
+                f"{name:21s} repeats={m['repeats']}  category acc {cat['accuracy']['mean']:.3f} "
                 f"κ {cat['cohen_kappa']['mean']:.3f}  code top-3 {code['top3_accuracy']['mean']:.3f}  "
                 f"sentiment macro-F1 " + (f"{sent['macro_f1']['mean']:.3f}" if sent else "n/a"))
 

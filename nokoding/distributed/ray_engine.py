@@ -57,11 +57,12 @@ from nokoding.tagging import (
     DEFAULT_ROLES,
     Suggester,
     TagSummary,
+    check_options,
     open_run,
+    run_settings,
 )
 
 from nokoding.distributed.run_state import RunState
-from nokoding.tagging import check_options
 from nokoding.distributed.stages import CrashLedger, SuggestActor, decode_tagged, plan_row, read_stage
 
 __all__ = ["ActorStartError", "RayRunInfo", "RayTagSummary", "tag_ray"]
@@ -191,6 +192,7 @@ def tag_ray(
     threads_per_actor: int | None = None,
     batch_size: int = 4,
     device: str = "auto",
+    runtime: str | None = None,
     force: bool = False,
     max_retries: int = 3,
     roles: Sequence[str] = DEFAULT_ROLES,
@@ -223,6 +225,7 @@ def tag_ray(
             writes byte-identical outputs; otherwise probabilities agree to about 1e-6.
         batch_size: documents per actor call (each document is still one engine call).
         device: ``"auto"`` (CUDA when the actor has a GPU), ``"cpu"`` or ``"cuda"``.
+        runtime: as for :func:`nokoding.tagging.tag` (``None``: the actor's device default).
         max_retries: how often a document whose actor died while tagging it is tried again
             (on a restarted actor) before it is recorded as a failure.
         suggester_factory: zero-argument callable building a suggester
@@ -247,7 +250,7 @@ def tag_ray(
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    fmts = check_options(formats, top_k, threshold, device)
+    fmts = check_options(formats, top_k, threshold, device, runtime)
     if num_actors < 1:
         raise ValueError(f"num_actors must be at least 1, got {num_actors}")
     if batch_size < 1:
@@ -259,7 +262,7 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = {"model": model, "top_k": top_k, "roles": sorted(roles)}
+    settings = run_settings(model, top_k, roles, runtime)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)
 
     if codebook is None and suggester_factory is not None:
@@ -273,7 +276,7 @@ def tag_ray(
         if suggester_factory is None:
             model_codebook = _model_codebook(model)  # fails fast, before any cluster work
         info = _run_pipeline(
-            run, pending, model=model, top_k=top_k, device=device, address=address,
+            run, pending, model=model, top_k=top_k, device=device, runtime=runtime, address=address,
             num_actors=num_actors, gpus_per_actor=gpus_per_actor, cpus_per_actor=cpus_per_actor,
             cpus_per_reader=cpus_per_reader, threads_per_actor=threads_per_actor, batch_size=batch_size,
             max_retries=max_retries, roles=roles,
@@ -338,6 +341,7 @@ def _run_pipeline(
     model: str,
     top_k: int,
     device: str,
+    runtime: str | None,
     address: str | None,
     num_actors: int,
     gpus_per_actor: float,
@@ -397,7 +401,7 @@ def _run_pipeline(
         ledger = ray.remote(num_cpus=0)(CrashLedger).remote()
         ds = ds.map_batches(
             SuggestActor,
-            fn_constructor_kwargs={"model": model, "top_k": top_k, "device": device,
+            fn_constructor_kwargs={"model": model, "top_k": top_k, "device": device, "runtime": runtime,
                                    "suggester_factory": suggester_factory, "threads": info.threads_per_actor,
                                    "ledger": ledger, "max_retries": max_retries},
             batch_size=batch_size,

@@ -159,6 +159,7 @@ class SuggestActor:
             from the node the actor runs on.
         top_k: codes per segment (as in :func:`nokoding.tagging.tag`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (a Ray GPU actor sees only its own GPU).
+        runtime: ``"fp32"``, ``"int8"``, ``"bf16"`` or ``None`` (the device's default).
         suggester_factory: zero-argument callable returning a suggester
             (``segments -> suggestions``) to use instead of the model; called once, here.
         threads: torch CPU threads in this actor (``None``: leave torch's setting). fp32
@@ -177,6 +178,7 @@ class SuggestActor:
         model: str,
         top_k: int,
         device: str = "auto",
+        runtime: str | None = None,
         suggester_factory: Callable[[], Suggester] | None = None,
         threads: int | None = None,
         ledger: Any = None,
@@ -191,7 +193,7 @@ class SuggestActor:
 
         self.suggest: Suggester = (
             suggester_factory() if suggester_factory is not None
-            else model_suggester(model, top_k=top_k, device=device)
+            else model_suggester(model, top_k=top_k, device=device, runtime=runtime)
         )
         self.worker = _worker_name()
         self.calls = 0

@@ -46,6 +46,7 @@ def evaluate_corpus(
     out_dir: str | os.PathLike[str] | None = None,
     train_options: Mapping[str, Any] | None = None,
     embedder: Any = None,
+    runtimes: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
     command: str = "",
 ) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def evaluate_corpus(
         train_options: :class:`nokoding.training.TrainingArguments` fields for fine-tuned methods.
         embedder: an object with ``embed(texts) -> float32[N, H]`` to use instead of ``backbone``
             for the embedding baselines (tests).
+        runtimes: also score fine-tuned methods' fitted models in these inference runtimes
+            (``"int8"``), as methods ``"<name>@<runtime>"`` (see :func:`nokoding.evaluate.cv.run_cv`).
         progress: called with a line after every fold.
         command: the command line, recorded in the report.
 
@@ -78,7 +81,7 @@ def evaluate_corpus(
     from nokoding import corpora
     from nokoding.evaluate.cv import run_cv
     from nokoding.evaluate.report import cv_report, write_report
-    from nokoding.evaluate.strategies import BASELINES, STRATEGIES, EvalContext
+    from nokoding.evaluate.strategies import BASELINES, EvalContext
 
     codebook = corpora.load_codebook(corpus)
     records = corpora.load_records(corpus)
@@ -86,10 +89,11 @@ def evaluate_corpus(
     context = EvalContext(codebook, backbone=backbone, seed=seed, train_options=dict(train_options or {}),
                           embedder=embedder)
     result = run_cv(records, codebook, list(strategies or BASELINES), corpus=name, n_folds=folds,
-                    n_repeats=repeats, repeats=strategy_repeats, seed=seed, context=context, progress=progress)
+                    n_repeats=repeats, repeats=strategy_repeats, seed=seed, context=context, runtimes=runtimes,
+                    progress=progress)
     if train_options:
         result.backbone["train_options"] = dict(train_options)
-    if not result.backbone.get("sha256") and any(STRATEGIES[n].fine_tuned for n in result.methods):
+    if not result.backbone.get("sha256") and any(m.fine_tuned for m in result.methods.values()):
         from nokoding.backbones import resolve_backbone
 
         spec = resolve_backbone(backbone)
@@ -200,6 +204,7 @@ def evaluate_model(
     from nokoding.evaluate.report import single_report, write_report
     from nokoding.evaluate.splits import build_units
     from nokoding.inference import predict
+    from nokoding.inference.probabilities import prediction_probabilities
 
     if isinstance(model_dir, (str, os.PathLike)):
         from nokoding.model import load_model
@@ -215,12 +220,8 @@ def evaluate_model(
     start = time.perf_counter()
     preds = list(predict(model, [u.text for u in units], device="cpu"))
     seconds = time.perf_counter() - start
-    code_logits = np.stack([p.code_logits for p in preds]).astype(np.float64)
-    sent_logits = np.stack([p.sentiment_logits for p in preds]).astype(np.float64)
-    code_probs = 1.0 / (1.0 + np.exp(-code_logits))
+    code_probs, sent_probs = prediction_probabilities(preds, codebook.n_codes, len(model.sentiment_labels))
     cat_probs = np.asarray(model.category_probabilities(code_probs), dtype=np.float64)
-    z = np.exp(sent_logits - sent_logits.max(axis=1, keepdims=True))
-    sent_probs = z / z.sum(axis=1, keepdims=True)
     has_sentiment = any(u.sentiment for u in units)
     scores = score_units(units, codebook, code_probs, cat_probs, sent_probs if has_sentiment else None)
     cfg = getattr(model, "config", None)

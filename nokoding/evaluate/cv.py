@@ -191,6 +191,7 @@ def run_cv(
     repeats: Mapping[str, int] | None = None,
     seed: int = 0,
     context: EvalContext | None = None,
+    runtimes: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> CVResult:
     """Cross-validate ``strategies`` on ``records`` with the same folds for every method.
@@ -205,6 +206,10 @@ def run_cv(
             used), e.g. ``{"lora": 1}`` for a slow fine-tuned method.
         seed: the split seed of repeat 0 (repeat ``r`` uses ``seed + r``).
         context: the estimators' shared context (embedder, backbone, training options).
+        runtimes: extra inference runtimes (e.g. ``("int8",)``) for fine-tuned methods: each
+            fold's fitted model is also scored in each of them, reported as a method
+            ``"<name>@<runtime>"`` — a paired comparison (same splits, same fitted models; only
+            the inference differs). Other methods ignore them.
         progress: called with a one-line message after each fold.
 
     Returns:
@@ -212,7 +217,8 @@ def run_cv(
 
     Raises:
         KeyError: for an unknown strategy or a record whose code is not in the codebook.
-        ValueError: for bad fold/repeat numbers or a per-method repeat count above ``n_repeats``.
+        ValueError: for bad fold/repeat numbers, a per-method repeat count above ``n_repeats``
+            or an unknown runtime.
     """
     from nokoding.evaluate.strategies import STRATEGIES
 
@@ -227,6 +233,9 @@ def run_cv(
     units = build_units(records, codebook)
     folds = grouped_folds(units, codebook, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
     repeats = dict(repeats or {})
+    for rt in runtimes:
+        if rt not in ("fp32", "int8"):
+            raise ValueError(f"unknown evaluation runtime {rt!r}; use 'fp32' or 'int8' (CPU)")
     for name in strategies:
         if name not in STRATEGIES:
             raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
@@ -234,41 +243,60 @@ def run_cv(
             raise ValueError(f"repeats for {name!r} must be between 1 and {n_repeats}")
     texts = [u.text for u in units]
     methods: dict[str, MethodRun] = {}
+    U = len(units)
     for name in strategies:
         info = STRATEGIES[name]
-        run = MethodRun(name, info.summary, info.uses_descriptions, info.fine_tuned)
+        # the method as fitted, then the same fitted models in each extra runtime (paired)
+        variants: list[tuple[str, str | None]] = [(name, None)]
+        if info.fine_tuned:
+            variants += [(f"{name}@{rt}", rt) for rt in runtimes]
+        runs = {
+            label: MethodRun(label, info.summary + (f"; predictions in {rt}" if rt else ""),
+                             info.uses_descriptions, info.fine_tuned)
+            for label, rt in variants
+        }
         for r in range(repeats.get(name, n_repeats)):
-            U = len(units)
-            code_p = np.zeros((U, codebook.n_codes))
-            cat_p = np.zeros((U, len(codebook.categories)))
-            sent_p: NDArray[np.float64] | None = np.zeros((U, len(codebook.sentiment_labels)))
+            code_p = {label: np.zeros((U, codebook.n_codes)) for label, _ in variants}
+            cat_p = {label: np.zeros((U, len(codebook.categories))) for label, _ in variants}
+            sent_p: dict[str, NDArray[np.float64] | None] = {
+                label: np.zeros((U, len(codebook.sentiment_labels))) for label, _ in variants
+            }
             estimator: Any = None
             for fold in (f for f in folds if f.repeat == r):
                 estimator = make_estimator(name, context)
                 train = [records[i] for u in fold.train_units for i in units[u].record_indices]
                 t0 = time.perf_counter()
                 estimator.fit(train)
-                t1 = time.perf_counter()
-                cp, sp = estimator.predict_proba([texts[u] for u in fold.test_units])
-                t2 = time.perf_counter()
-                run.fit_seconds.append(t1 - t0)
-                run.predict_seconds.append(t2 - t1)
-                code_p[fold.test_units] = cp
-                cat_p[fold.test_units] = category_probs(estimator, cp, codebook)
-                if sp is None or sent_p is None:
-                    sent_p = None
-                else:
-                    sent_p[fold.test_units] = sp
-                if progress:
-                    progress(f"{name}: repeat {r + 1} fold {fold.fold + 1}/{n_folds} "
-                             f"(fit {t1 - t0:.1f}s, predict {t2 - t1:.1f}s)")
-            run.has_sentiment = sent_p is not None
-            run.params = dict(getattr(estimator, "params", {}) or {})
-            run.code_probs.append(code_p)
-            run.cat_probs.append(cat_p)
-            run.sentiment_probs.append(sent_p)
-            run.scores.append(score_units(units, codebook, code_p, cat_p, sent_p))
-        methods[name] = run
+                fit_seconds = time.perf_counter() - t0
+                for label, rt in variants:
+                    if rt is not None:
+                        estimator.runtime = rt
+                    t1 = time.perf_counter()
+                    cp, sp = estimator.predict_proba([texts[u] for u in fold.test_units])
+                    t2 = time.perf_counter()
+                    runs[label].fit_seconds.append(fit_seconds)
+                    runs[label].predict_seconds.append(t2 - t1)
+                    code_p[label][fold.test_units] = cp
+                    cat_p[label][fold.test_units] = category_probs(estimator, cp, codebook)
+                    sp_label = sent_p[label]
+                    if sp is None or sp_label is None:
+                        sent_p[label] = None
+                    else:
+                        sp_label[fold.test_units] = sp
+                    if progress:
+                        progress(f"{label}: repeat {r + 1} fold {fold.fold + 1}/{n_folds} "
+                                 f"(fit {fit_seconds:.1f}s, predict {t2 - t1:.1f}s)")
+            for label, _ in variants:
+                run = runs[label]
+                run.has_sentiment = sent_p[label] is not None
+                run.params = dict(getattr(estimator, "params", {}) or {})
+                if label != name:
+                    run.params["runtime"] = label.rpartition("@")[2]
+                run.code_probs.append(code_p[label])
+                run.cat_probs.append(cat_p[label])
+                run.sentiment_probs.append(sent_p[label])
+                run.scores.append(score_units(units, codebook, code_p[label], cat_p[label], sent_p[label]))
+        methods.update(runs)
     emb = context.embedder
     backbone = {
         "name": getattr(emb, "name", context.backbone) if emb is not None else context.backbone,

@@ -135,7 +135,7 @@ def _best(methods: Mapping[str, Mapping[str, Any]]) -> str | None:
     best, best_value = None, -np.inf
     for name, m in methods.items():
         cat = m["metrics"].get("category")
-        if cat is None:
+        if cat is None or "runtime" in m.get("params", {}):  # a runtime variant is not a method
             continue
         value = cat["cohen_kappa"]["mean"]
         if value > best_value:

@@ -185,7 +185,9 @@ class FineTunedEstimator:
     """A coding model fine-tuned on the fold's training records by :func:`nokoding.training.train`.
 
     Probabilities: ``sigmoid`` of the code logits (independent per code — the model is
-    multi-label) and ``softmax`` of the sentiment logits, from :func:`nokoding.inference.predict`.
+    multi-label) and ``softmax`` of the sentiment logits, from :func:`nokoding.inference.predict`
+    in :attr:`runtime` (``"fp32"``; set it to ``"int8"`` to score the quantised model — the
+    evaluation does so for ``runtimes``, see :func:`nokoding.evaluate.cv.run_cv`).
 
     Args:
         codebook: label order.
@@ -208,6 +210,8 @@ class FineTunedEstimator:
         self.seed = seed
         self.name = strategy + ("+desc" if use_descriptions else "")
         self.model: Any = None
+        #: Inference runtime of :meth:`predict_proba` (CPU: ``"fp32"`` or ``"int8"``).
+        self.runtime = "fp32"
         #: The training recipe of the last fit (reported).
         self.params: dict[str, Any] = {}
 
@@ -229,13 +233,10 @@ class FineTunedEstimator:
     def predict_proba(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         from nokoding.inference import predict
 
-        preds = list(predict(self.model, list(texts), device="cpu"))
-        code_logits = np.stack([p.code_logits for p in preds]).astype(np.float64)
-        sent_logits = np.stack([p.sentiment_logits for p in preds]).astype(np.float64)
-        codes = 1.0 / (1.0 + np.exp(-code_logits))
-        z = sent_logits - sent_logits.max(axis=1, keepdims=True)
-        sent = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return codes, sent
+        from nokoding.inference.probabilities import prediction_probabilities
+
+        preds = list(predict(self.model, list(texts), device="cpu", runtime=self.runtime))
+        return prediction_probabilities(preds, self.codebook.n_codes, len(self.codebook.sentiment_labels))
 
 
 @dataclass

@@ -128,7 +128,10 @@ def _encoder_shape(model: torch.nn.Module) -> tuple[int, int, int]:
 def default_max_batch_tokens(model: torch.nn.Module, device: torch.device, runtime: str, max_length: int) -> int:
     """Padded tokens per batch when the caller gives no budget.
 
-    CPU: 4096 tokens (larger batches gain nothing on a CPU and cost memory). GPU: sized to
+    CPU: 1,024 tokens, or one full window if that is longer — batches whose activations stay
+    in the CPU caches: on 2 AVX2 cores the engine ran about 8 % faster than with 4,096-token
+    batches, in fp32 and int8 alike (me5-small shape, 128 interview-like segments, alternating
+    runs). GPU: sized to
     the free memory of the card, from an estimate of the live activation bytes per token
     in one encoder layer (``hidden×8 + FFN×2`` values plus ``heads×max_length`` attention
     scores, at the runtime's element size), using a quarter of the free memory, capped at
@@ -136,7 +139,7 @@ def default_max_batch_tokens(model: torch.nn.Module, device: torch.device, runti
     below one full window.
     """
     if device.type != "cuda":
-        return max(4096, max_length)
+        return max(1024, max_length)
     hidden, ffn, heads = _encoder_shape(model)
     elem = 2 if runtime == "bf16" else 4
     per_token = elem * (8 * hidden + 2 * ffn + heads * max_length)

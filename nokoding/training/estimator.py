@@ -110,7 +110,9 @@ class CodingClassifier:
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Code probabilities ``float64[n, n_codes]`` (sigmoid; multi-label, rows need not sum to 1)."""
-        return 0.5 * (1.0 + np.tanh(0.5 * self.decision_function(X).astype(np.float64)))
+        from nokoding.inference.probabilities import code_probabilities
+
+        return code_probabilities(self.decision_function(X))
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """The most probable code id per text, ``str[n]``."""
@@ -122,9 +124,9 @@ class CodingClassifier:
 
     def predict_sentiment_proba(self, X: Sequence[str]) -> np.ndarray:
         """Sentiment probabilities ``float64[n, n_labels]`` (softmax) in ``sentiment_labels`` order."""
-        logits = np.stack([r.sentiment_logits for r in self._raw(X)]).astype(np.float64)
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        from nokoding.inference.probabilities import sentiment_probabilities
+
+        return sentiment_probabilities(np.stack([r.sentiment_logits for r in self._raw(X)]))
 
     def predict_sentiment(self, X: Sequence[str]) -> np.ndarray:
         """The most probable sentiment label per text, ``str[n]``."""

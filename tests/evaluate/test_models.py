@@ -69,6 +69,35 @@ def test_fine_tuned_strategies_sit_in_the_same_table(tiny_encoder, tmp_path):
     assert report["environment"]["backbone"]["train_options"]["epochs"] == 1
 
 
+def test_int8_runtime_is_scored_on_the_same_fitted_models(tiny_encoder, monkeypatch):
+    # `nokoding evaluate --also-runtime int8`: one fit per fold serves both rows, and the
+    # second row's probabilities really come from the quantised model
+    from nokoding.codebook import Codebook
+    from nokoding.evaluate.cv import run_cv
+    from nokoding.evaluate.strategies import EvalContext, FineTunedEstimator
+
+    from .conftest import CODEBOOK
+
+    fits, runtimes_seen = [], []
+    real_fit, real_predict = FineTunedEstimator.fit, FineTunedEstimator.predict_proba
+    monkeypatch.setattr(FineTunedEstimator, "fit", lambda self, recs: (fits.append(1), real_fit(self, recs))[1])
+    monkeypatch.setattr(FineTunedEstimator, "predict_proba",
+                        lambda self, texts: (runtimes_seen.append(self.runtime), real_predict(self, texts))[1])
+    codebook = Codebook.from_dict(CODEBOOK)
+    ctx = EvalContext(codebook, backbone=str(tiny_encoder), train_options=FAST)
+    result = run_cv(make_records(per_code=3), codebook, ["majority", "frozen"], n_folds=2, n_repeats=1,
+                    context=ctx, runtimes=["int8"])
+    assert list(result.methods) == ["majority", "frozen", "frozen@int8"]  # baselines get no variant
+    assert len(fits) == 2 and runtimes_seen == ["fp32", "int8", "fp32", "int8"]
+    fp32, int8 = result.methods["frozen"], result.methods["frozen@int8"]
+    assert fp32.fit_seconds == int8.fit_seconds
+    assert int8.params["runtime"] == "int8" and "runtime" not in fp32.params
+    assert not np.array_equal(fp32.code_probs[0], int8.code_probs[0])
+    np.testing.assert_allclose(fp32.code_probs[0], int8.code_probs[0], atol=0.1)
+    with pytest.raises(ValueError, match="unknown evaluation runtime 'bf8'"):
+        run_cv(make_records(per_code=3), codebook, ["majority"], n_folds=2, n_repeats=1, runtimes=["bf8"])
+
+
 def test_evaluate_model_on_a_labelled_jsonl(saved_model, tmp_path):
     lines = [
         {"text": "vi måler tallene hver uke", "code_id": "mal.maling", "sentiment": "negative"},
@@ -104,6 +133,16 @@ def test_cli_evaluate_model(saved_model, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "out" / "tiny.json").read_text(encoding="utf-8"))
     assert data["corpus"]["n_units"] == 4 * 2 + 2
+
+
+def test_cli_also_runtime_is_refused_with_a_saved_model(saved_model, tmp_path):
+    from nokoding.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(saved_model), "--also-runtime", "int8",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "--also-runtime goes with cross-validation" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_evaluate_model_on_held_out_csv(saved_model, tmp_path):
