@@ -8,7 +8,11 @@ int8 quantisation of the linear layers), on
   both runtimes — these quotes are the model's training data, so the F1 values are
   in-sample and only their *difference* between runtimes means anything;
 * the segments of the example transcripts in ``corpora/examples`` (text the model has not
-  seen; no labels).
+  seen; no labels);
+* the prose of the thesis's chapter 3 (NAV and the trust reform: from the heading "3.1
+  Partnerskapet i NAV" to "4.0 Metode og design" in ``../shared/seed/thesis.txt``, wrapped lines
+  joined and cut into segments by :func:`nokoding.segment`) — on topic, not interview speech,
+  not training data; no labels. Skipped when the thesis file is not there.
 
 It reports how often the top code, the top category and the sentiment agree, the largest
 probability difference, and the macro-F1 difference, then writes
@@ -55,6 +59,19 @@ def compare(model: Any, texts: list[str]) -> tuple[dict[str, Any], dict[str, np.
     return out, fp32, int8
 
 
+def chapter3_segments(thesis: Path) -> list[str]:
+    """Segments of the thesis's chapter 3 prose (see the module docstring); ``[]`` without the file."""
+    from nokoding.segmentation import segment
+
+    if not thesis.is_file():
+        return []
+    lines = [line.strip() for line in thesis.read_text(encoding="utf-8").splitlines()]
+    start = lines.index("3.1 Partnerskapet i NAV")
+    end = lines.index("4.0 Metode og design", start)
+    text = " ".join(line for line in lines[start + 1 : end] if line)
+    return [s.text for s in segment(text)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="thesis-mrs")
@@ -91,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
     example_texts = [s.text for doc in read(ROOT / "corpora/examples") for s in segment(doc)]
     examples, _, _ = compare(model, example_texts)
+    prose = chapter3_segments(ROOT.parent / "shared" / "seed" / "thesis.txt")
+    chapter3 = compare(model, prose)[0] if prose else None
 
     result = {
         "command": "python benchmarks/bench_int8_agreement.py",
@@ -99,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                     "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
         "thesis_quotes": thesis,
         "example_transcripts": examples,
+        **({"thesis_chapter3_prose": chapter3} if chapter3 else {}),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     from nokoding.atomic import atomic_write_text
@@ -113,14 +133,20 @@ def _markdown(r: dict[str, Any]) -> str:
     lines = [
         "# int8 against fp32 — the shipped model on CPU",
         "",
+        ("int8 = dynamic quantisation of the linear layers except the FFN output projections "
+         "(`nokoding.inference.runtime.int8_layer_names`), one weight scale per output row."),
+        "",
         (f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
          f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads."),
         "",
         "| texts | n | top code agrees | top category agrees | sentiment agrees | largest code-probability difference |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for key, name in (("thesis_quotes", "thesis quotes (training data)"), ("example_transcripts",
-                                                                           "example transcript segments (unseen)")):
+    for key, name in (("thesis_quotes", "thesis quotes (training data)"),
+                      ("example_transcripts", "example transcript segments (unseen)"),
+                      ("thesis_chapter3_prose", "thesis chapter 3 prose segments (unseen)")):
+        if key not in r:
+            continue
         x = r[key]
         lines.append(f"| {name} | {x['n_texts']} | {x['code']['top_label_agreement']:.1%} | "
                      f"{x['category']['top_label_agreement']:.1%} | {x['sentiment']['top_label_agreement']:.1%} | "

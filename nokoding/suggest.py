@@ -43,41 +43,53 @@ class SuggestionList(list[Suggestion]):
     """A list of :class:`~nokoding.suggestions.Suggestion`, one per input segment, in input order."""
 
     def to_pandas(self) -> pd.DataFrame:
-        """One row per suggestion.
+        """One row per suggestion, with the CSV's columns first (same names, same order).
 
-        Columns: ``document_id``, ``segment_index``, ``start``, ``end``, ``speaker``, ``role``
-        (empty/None for free text), ``text``, ``code_1``…``code_k`` (code ids),
-        ``p_code_1``…, ``category_1``… and ``subcategory_1``… of the ranked codes,
-        ``category:<id>`` scores, ``sentiment``, ``sentiment:<label>`` probabilities,
-        ``evidence_1``… (``"segment id: code id (similarity)"``) and ``n_windows``.
+        Columns: those of ``nokoding tag``'s ``segments.csv`` for ``k`` code columns, where
+        ``k`` is the most codes any suggestion has (:func:`nokoding.export.tabular.csv_columns`:
+        ``document``, ``segment``, ``speaker``, ``role``, ``start``, ``end``, ``start_time``,
+        ``end_time``, ``text``, ``context``, ``code_i``/``category_i``/``subcategory_i``/``p_i``,
+        ``sentiment``, ``p_sentiment``, ``evidence`` = ids of the similar training segments
+        joined by ``;``), then ``category:<id>`` scores, ``sentiment:<label>`` probabilities and
+        ``n_windows``. Segment fields are empty (``""``/``None``) for free text; numbers stay
+        numbers (the CSV writes them as text).
         """
         import pandas as pd
 
+        from nokoding.export.tabular import csv_columns
+
+        k = max((len(s.codes) for s in self), default=0)
         rows = []
         for s in self:
             seg = s.segment
             row: dict[str, Any] = {
-                "document_id": seg.document_id if seg else "",
-                "segment_index": seg.index if seg else None,
-                "start": seg.start if seg else None,
-                "end": seg.end if seg else None,
+                "document": seg.document_id if seg else "",
+                "segment": seg.index if seg else None,
                 "speaker": seg.speaker if seg else "",
                 "role": seg.role if seg else "",
+                "start": seg.start if seg else None,
+                "end": seg.end if seg else None,
+                "start_time": seg.start_time if seg else None,
+                "end_time": seg.end_time if seg else None,
                 "text": s.text,
+                "context": (seg.context or "") if seg else "",
             }
-            for i, c in enumerate(s.codes, start=1):
-                row[f"code_{i}"] = c.code_id
-                row[f"p_code_{i}"] = c.probability
-                row[f"category_{i}"] = c.category
-                row[f"subcategory_{i}"] = c.subcategory
-            row.update({f"category:{k}": v for k, v in s.categories.items()})
+            for i in range(k):
+                c = s.codes[i] if i < len(s.codes) else None
+                row[f"code_{i + 1}"] = c.code_id if c else ""
+                row[f"category_{i + 1}"] = c.category if c else ""
+                row[f"subcategory_{i + 1}"] = c.subcategory if c else ""
+                row[f"p_{i + 1}"] = c.probability if c else None
             row["sentiment"] = s.sentiment
-            row.update({f"sentiment:{k}": v for k, v in s.sentiment_probabilities.items()})
-            for i, e in enumerate(s.evidence, start=1):
-                row[f"evidence_{i}"] = f"{e.segment_id}: {e.code_id} ({e.similarity:.2f})"
+            row["p_sentiment"] = s.sentiment_probabilities.get(s.sentiment)
+            row["evidence"] = ";".join(e.segment_id for e in s.evidence)
+            row.update({f"category:{key}": v for key, v in s.categories.items()})
+            row.update({f"sentiment:{key}": v for key, v in s.sentiment_probabilities.items()})
             row["n_windows"] = s.n_windows
             rows.append(row)
-        return pd.DataFrame(rows)
+        columns = csv_columns(k) if k else [c for c in csv_columns(1) if not c.endswith("_1")]
+        extra = [c for c in (rows[0] if rows else {}) if c not in columns]
+        return pd.DataFrame(rows, columns=columns + extra)
 
 
 def get_model(model: str | os.PathLike[str] | CodingModel = "thesis-mrs") -> CodingModel:
@@ -166,9 +178,15 @@ def to_suggestion(
         top_k: how many codes to return, best first (``None``: all).
         evidence_k: how many similar training segments to return (0: none).
         threshold: keep only codes with probability ≥ ``threshold`` (may leave none).
+
+    A blank ``text`` (empty or whitespace only) gets no codes, no category scores and
+    sentiment ``""``: the model's output for it would only reflect the special tokens.
     """
     from nokoding.inference.probabilities import code_probabilities, sentiment_probabilities
 
+    if not text.strip():  # nothing to code: no codes, no category scores, no sentiment
+        return Suggestion(text=text, codes=(), categories={}, sentiment="", sentiment_probabilities={},
+                          segment=segment, n_windows=int(raw.n_windows))
     cb = model.codebook
     p = code_probabilities(raw.code_logits)
     order = np.argsort(-p, kind="stable")
@@ -210,8 +228,24 @@ def iter_suggestions(
     runtime: str | None = None,
     max_batch_tokens: int | None = None,
 ) -> Iterator[Suggestion]:
-    """Streaming :func:`suggest_codes`: yields suggestions in input order as batches finish."""
+    """Streaming :func:`suggest_codes`: yields suggestions in input order as batches finish.
+
+    Raises:
+        ValueError: ``top_k`` < 1 or ``threshold`` outside 0–1 (at the call, before any input
+            is read), and as :func:`suggest_codes`.
+    """
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1 (or None for all codes), got {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     m = get_model(model)
+    return _suggestions(m, texts_or_segments, top_k=top_k, evidence_k=evidence_k, threshold=threshold,
+                        device=device, runtime=runtime, max_batch_tokens=max_batch_tokens)
+
+
+def _suggestions(m: CodingModel, texts_or_segments: Any, *, top_k: int | None, evidence_k: int,
+                 threshold: float | None, device: str, runtime: str | None,
+                 max_batch_tokens: int | None) -> Iterator[Suggestion]:
     from nokoding.inference import predict
 
     pending: deque[tuple[str, Segment | None]] = deque()  # read by the engine, not yet yielded
@@ -254,9 +288,10 @@ def suggest_codes(
 
     Returns:
         A :class:`SuggestionList` with exactly one :class:`Suggestion` per input segment, in
-        input order (an empty text still gets one).
+        input order (a blank text still gets one, with no codes and sentiment ``""``).
 
     Raises:
+        ValueError: ``top_k`` < 1, or ``threshold`` outside 0–1.
         TypeError: an input item of another type (the message gives its position).
         nokoding.model.ModelLoadError: the model cannot be found or loaded.
         RuntimeError: a Document was given and :mod:`nokoding.segment` is unavailable.

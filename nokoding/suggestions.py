@@ -52,6 +52,9 @@ class Suggestion:
         segment: the :class:`Segment` scored, when the input was a segment.
         n_windows: number of model windows the text was split into (1 unless the text was
             longer than the encoder's maximum length; never silently truncated).
+
+    A blank text (empty or whitespace only) has no codes, empty ``categories`` and
+    ``sentiment_probabilities``, and ``sentiment == ""``.
     """
 
     text: str

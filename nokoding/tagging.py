@@ -58,6 +58,7 @@ __all__ = [
     "TRANSCRIPT_SUFFIXES",
     "TagSummary",
     "check_options",
+    "document_notes",
     "expand_inputs",
     "run_settings",
     "tag",
@@ -428,9 +429,23 @@ def model_suggester(model: str, *, top_k: int = 3, device: str = "auto", runtime
 
 
 def _default_reader(path: Path) -> Document:
-    from nokoding.ingest import read
+    import warnings
 
-    return read(path)
+    from nokoding.ingest import TranscriptWarning, read
+
+    with warnings.catch_warnings():
+        # the same notes are in document.warnings and reach the run summary once
+        warnings.simplefilter("ignore", TranscriptWarning)
+        return read(path)
+
+
+def document_notes(path: Path | str, document: Document, segments: Sequence[Segment], roles: Sequence[str]) -> list[str]:
+    """The run summary's warnings for one tagged document: reader notes, each naming the file
+    once, and a note when it has no segment of ``roles``."""
+    notes = [w if w.startswith(f"{path}: ") else f"{path}: {w}" for w in document.warnings]
+    if not segments:
+        notes.append(f"{path}: no {'/'.join(roles)} segments to code")
+    return notes
 
 
 def _default_segmenter(roles: Sequence[str]) -> Callable[[Document], list[Segment]]:
@@ -598,6 +613,7 @@ def _tag_one(
     if previous is not None:
         results.append(_with_id(previous, doc_id))
         summary.resumed.append(doc_id)
+        summary.warnings += document_notes(path, previous.document, previous.segments, roles)
         return
     try:
         document = dataclasses.replace(read(path), id=doc_id)
@@ -615,9 +631,7 @@ def _tag_one(
     state.store(key, sha, settings, tagged)
     results.append(tagged)
     summary.tagged.append(doc_id)
-    summary.warnings += [f"{path}: {w}" for w in document.warnings]
-    if not segments:
-        summary.warnings.append(f"{path}: no {'/'.join(roles)} segments to code")
+    summary.warnings += document_notes(path, document, segments, roles)
 
 
 def _describe(err: BaseException, path: Path) -> str:

@@ -11,7 +11,7 @@ import pytest
 from nokoding.codebook import Codebook
 from nokoding.document import Document, Segment, SpeakerTurn
 from nokoding.inference import reference_predict
-from nokoding.suggest import SuggestionList, clear_model_cache, get_model, suggest_codes
+from nokoding.suggest import SuggestionList, clear_model_cache, get_model, iter_suggestions, suggest_codes
 from nokoding.testing import NORWEGIAN_SAMPLE, make_tiny_encoder
 from nokoding.training import train
 
@@ -55,12 +55,15 @@ def test_every_input_once_in_order(model):
     assert isinstance(out, SuggestionList)
     assert [s.text for s in out] == texts
     assert out[3].n_windows > 1 and out[0].n_windows == 1
+    # blank texts keep their place but get nothing to code
+    assert [(s.codes, s.sentiment, s.categories) for s in out[1:3]] == [((), "", {})] * 2
+    assert len(out[0].codes) == 3 and out[0].sentiment in model.sentiment_labels
     assert suggest_codes("Tillit.", model, device="cpu")[0].text == "Tillit."
     assert suggest_codes([], model, device="cpu") == []
 
 
 def test_batched_equals_one_at_a_time(model):
-    texts = [*NORWEGIAN_SAMPLE[:6], "", LONG]
+    texts = [*NORWEGIAN_SAMPLE[:6], "Ja.", LONG]
     batched = suggest_codes(texts, model, top_k=None, device="cpu")
     for text, s in zip(texts, batched, strict=True):
         alone = suggest_codes(text, model, top_k=None, device="cpu")[0]
@@ -97,12 +100,18 @@ def test_codes_categories_sentiment_and_evidence(model):
     assert suggest_codes(s.text, model, evidence_k=0, device="cpu")[0].evidence == ()
 
 
+def test_bad_top_k_and_threshold_are_refused_before_any_work(model):
+    for kw in ({"top_k": 0}, {"top_k": -1}, {"threshold": 1.5}, {"threshold": -0.1}):
+        with pytest.raises(ValueError, match="top_k|threshold"):
+            iter_suggestions(iter(["x"]), model, **kw)  # at the call, not at the first next()
+
+
 def test_threshold_keeps_only_probable_codes(model):
     everything = suggest_codes("Tillit.", model, top_k=None, device="cpu")[0]
     cut = sorted(c.probability for c in everything.codes)[1]
     kept = suggest_codes("Tillit.", model, top_k=None, threshold=cut, device="cpu")[0]
     assert [c.code_id for c in kept.codes] == [c.code_id for c in everything.codes if c.probability >= cut]
-    assert suggest_codes("Tillit.", model, threshold=1.01, device="cpu")[0].codes == ()
+    assert suggest_codes("Tillit.", model, threshold=1.0, device="cpu")[0].codes == ()
 
 
 def test_segments_and_documents(model):
@@ -117,9 +126,13 @@ def test_segments_and_documents(model):
     assert "".join(s.text for s in from_doc).replace(" ", "") == text[27:].replace(" ", "")
     frame = out.to_pandas()
     assert len(frame) == len(out)
-    assert {"text", "code_1", "p_code_1", "category_1", "subcategory_1", "sentiment", "category:styring",
-            "sentiment:negative", "evidence_1", "document_id", "start", "end"} <= set(frame.columns)
-    assert frame.loc[0, "start"] == 27 and frame.loc[1, "document_id"] == ""
+    # the CSV's columns first, same names and order, so frames and `nokoding tag` CSVs combine
+    from nokoding.export.tabular import csv_columns
+
+    assert list(frame.columns[: len(csv_columns(3))]) == csv_columns(3)
+    assert {"category:styring", "sentiment:negative", "n_windows"} <= set(frame.columns)
+    assert frame.loc[0, "start"] == 27 and frame.loc[1, "document"] == "" and frame.loc[0, "role"] == "informant"
+    assert frame.loc[0, "code_1"] == out[0].codes[0].code_id and frame.loc[0, "p_1"] == out[0].codes[0].probability
 
 
 def test_document_without_segmenter_is_a_clear_error(model, monkeypatch):

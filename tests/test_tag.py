@@ -273,3 +273,17 @@ def test_top_k_above_the_codebook_size_lists_every_code_once(tmp_path, corpus, c
     header = read_csv(tmp_path / "out" / "segments.csv")[0]
     assert f"code_{n}" in header and f"code_{n + 1}" not in header
     assert any(f"more than the codebook's {n} codes" in w for w in summary.warnings)
+
+
+def test_reader_notes_name_the_file_once_and_survive_a_resume(tmp_path, codebook, recwarn):
+    # a Windows-1252 transcript: the decoding note reaches the summary (not a raw Python
+    # warning), names the file once, and is shown again when the run is resumed
+    path = tmp_path / "cp1252.txt"
+    path.write_bytes("I: Hvordan måles dere?\nInformant: På antall vedtak, og det er slitsomt.\n".encode("cp1252"))
+    for _ in range(2):
+        summary = tag([path], out_dir=tmp_path / "out", suggester=FakeSuggester(codebook), progress=False,
+                      formats=["csv"])
+        notes = [w for w in summary.warnings if "not valid UTF-8" in w]
+        assert len(notes) == 1 and notes[0].count(str(path)) == 1 and notes[0].startswith(f"{path}: ")
+    assert summary.resumed == ["cp1252"]
+    assert not [w for w in recwarn if "UTF-8" in str(w.message)]

@@ -334,8 +334,18 @@ def load_backbone(spec: BackboneSpec, **model_kwargs: Any) -> tuple[Any, Any]:
     config = json.loads((spec.path / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") in _POOLER_MODEL_TYPES:
         model_kwargs.setdefault("add_pooling_layer", False)
+    from transformers.utils import logging as hf_logging
+
     tokenizer = AutoTokenizer.from_pretrained(spec.path, local_files_only=True)
-    model = AutoModel.from_pretrained(spec.path, local_files_only=True, **model_kwargs)
+    # a local load takes well under a second: transformers' "Loading weights" bar would only
+    # clutter the output of every command (and every cross-validation fold)
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(spec.path, local_files_only=True, **model_kwargs)
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     model.eval()
     return tokenizer, model
 

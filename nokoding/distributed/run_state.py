@@ -33,6 +33,7 @@ from nokoding.tagging import (
     _MANIFEST_VERSION,
     InputFailure,
     TagSummary,
+    document_notes,
     _sha256,
     _State,
     _with_id,
@@ -153,16 +154,11 @@ class RunState:
         self.flush()
         results: list[TaggedDocument] = []
         for i, (path, doc_id) in enumerate(zip(self.files, self.ids)):
-            if i in self.resumed:
-                results.append(self.resumed[i])
-                summary.resumed.append(doc_id)
-            elif i in self.tagged:
-                tagged = self.tagged[i]
+            if i in self.resumed or i in self.tagged:
+                tagged = self.resumed[i] if i in self.resumed else self.tagged[i]
                 results.append(tagged)
-                summary.tagged.append(doc_id)
-                summary.warnings += [f"{path}: {w}" for w in tagged.document.warnings]
-                if not tagged.segments:
-                    summary.warnings.append(f"{path}: no {'/'.join(roles)} segments to code")
+                (summary.resumed if i in self.resumed else summary.tagged).append(doc_id)
+                summary.warnings += document_notes(path, tagged.document, tagged.segments, roles)
             elif i in self.failed:
                 summary.failures.append(self.failed[i])
         summary.segments = sum(len(r) for r in results)

@@ -350,7 +350,7 @@ def run_benchmark(
             "n_segments_max": n_segments, "slice_size": slice_size, "time_budget_s": time_budget,
             "seed": seed, "modes": modes, "baseline_batch": BASELINE_BATCH,
             "baseline_truncation": BASELINE_TRUNCATION,
-            "tokenizer": "make_tiny_encoder WordPiece, 400 pieces",
+            "tokenizer": f"make_tiny_encoder WordPiece, {BENCH_VOCAB_SIZE} pieces",
             "pieces_per_word": round(n_pieces / max(1, n_words), 3),
         },
         "architectures": {},
@@ -408,7 +408,11 @@ def run_benchmark(
                 if base.cpu_seconds and s.cpu_seconds:
                     row["x_baseline_segments_per_cpu_s"] = (s.segments / s.cpu_seconds) / (base.segments / base.cpu_seconds)
             rows[m] = row
-        result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "modes": rows}
+        from nokoding.inference.runtime import default_max_batch_tokens
+
+        budget = default_max_batch_tokens(model, dev, "bf16" if gpu else "fp32", model.max_length)
+        result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "engine_max_batch_tokens": budget,
+                                         "modes": rows}
         log(_markdown_table(arch, rows, gpu))
         del model
         if gpu:
@@ -469,6 +473,9 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
     for arch, a in result["architectures"].items():
         parts.append(_markdown_table(arch, a["modes"], gpu))
         base = a["modes"].get("baseline")
+        note = f"Engine batches: at most {a['engine_max_batch_tokens']:,} padded tokens." if "engine_max_batch_tokens" in a else ""
         if base:
-            parts.append(f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments.\n")
+            note = f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments. " + note
+        if note:
+            parts.append(note.strip() + "\n")
     return "\n".join(parts)

@@ -5,8 +5,10 @@ Runtimes:
 * ``"fp32"`` — float32 weights and activations (CPU default).
 * ``"bf16"`` — a bfloat16 copy of the model (GPU default); logits and embeddings are
   returned as float32. Works on CPU too, but is only fast on CPUs with AMX/AVX512-BF16.
-* ``"int8"`` — CPU only: dynamic int8 quantisation of every ``nn.Linear`` (weights int8
-  per tensor, activations quantised on the fly per batch) through
+* ``"int8"`` — CPU only: dynamic int8 quantisation of the ``nn.Linear`` layers except the
+  FFN output projections (:func:`int8_layer_names`; weights int8 with one scale per output
+  row, activations quantised on the fly with one scale per batch — so, unlike fp32, an int8
+  result depends slightly on which other segments share its batch) through
   ``torch.ao.quantization.quantize_dynamic``. torch ≥ 2.9 marks that module deprecated in
   favour of ``torchao``'s ``quantize_``; it still works in torch 2.13 (the deprecation
   warning is silenced here) and is the only int8 CPU path that needs no extra package.
@@ -37,6 +39,7 @@ __all__ = [
     "available_cpus",
     "configure_threads",
     "default_max_batch_tokens",
+    "int8_layer_names",
     "prepare_model",
     "resolve_device",
 ]
@@ -181,6 +184,27 @@ def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def int8_layer_names(model: torch.nn.Module) -> list[str]:
+    """Names of the ``nn.Linear`` layers that the ``"int8"`` runtime quantises.
+
+    The encoder's linear layers — those with an output at least ``hidden_size`` wide, so not
+    a classification head (a head's few weights cost nothing in fp32, and its rounding would
+    land directly on the logits) — except the FFN output projections (``intermediate_size`` →
+    ``hidden_size``, e.g. BERT's ``layer.N.output.dense``): their input is the GELU output,
+    whose few large channels make one activation scale per batch too coarse. With the shipped
+    model, quantising them as well changed the top code of 37.5 % of the example-transcript
+    segments and 24 % of thesis chapter-3 prose segments; keeping them in fp32 brought that to
+    8 % and 3 %, for about a sixth less speed-up (benchmarks/bench_int8_agreement.py and
+    README, "Speed").
+    """
+    hidden, ffn, _heads = _encoder_shape(model)
+    return [
+        name for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and m.out_features >= hidden
+        and not (ffn != hidden and m.in_features == ffn and m.out_features == hidden)
+    ]
+
+
 def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -195,9 +219,10 @@ def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
                 break
         # one weight scale per output row: with the shipped model, per-tensor scales changed
         # the top code of 50 % of unseen segments, per-row scales of 29 %
-        # (benchmarks/bench_int8_agreement.py)
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
+        # (benchmarks/bench_int8_agreement.py); FFN output projections stay fp32 (see
+        # int8_layer_names)
+        spec = {name: per_channel_dynamic_qconfig for name in int8_layer_names(model)}
+        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
 
 def prepare_model(
