@@ -34,13 +34,13 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 REPO = Path(__file__).resolve().parents[1]
-CREATED = datetime(2024, 1, 1, tzinfo=timezone.utc)
+CREATED = datetime(2024, 1, 1, tzinfo=UTC)
 OUTPUTS = ("segments.csv", "segments.jsonl", "project.qdpx")
 
 
@@ -161,7 +161,7 @@ def main(
             big_docs = docs * 5
             big_segments = make_corpus(work / "corpus_big", big_docs, turns, seed=1)
             cb_yaml = str(model_dir / "codebook.yaml")
-            factory = lambda: _ConstantSuggester(cb_yaml)  # noqa: E731 - pickled by value to the actors
+            factory = lambda: _ConstantSuggester(cb_yaml)
             t = time.perf_counter()
             bare = tag_ray([work / "corpus_big"], out_dir=work / "bare", num_actors=actors, batch_size=batch_size,
                            suggester_factory=factory, codebook=Codebook.from_yaml(cb_yaml), **common)
@@ -175,7 +175,7 @@ def main(
             ray.shutdown()
 
         result = {
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python " + " ".join(sys.argv),
             "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
                         "torch": torch.__version__, "ray": ray.__version__, "cpu_cores": cpus,

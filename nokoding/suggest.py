@@ -182,7 +182,10 @@ def to_suggestion(
     A blank ``text`` (empty or whitespace only) gets no codes, no category scores and
     sentiment ``""``: the model's output for it would only reflect the special tokens.
     """
-    from nokoding.inference.probabilities import code_probabilities, sentiment_probabilities
+    from nokoding.inference.probabilities import (
+        code_probabilities,
+        sentiment_probabilities,
+    )
 
     if not text.strip():  # nothing to code: no codes, no category scores, no sentiment
         return Suggestion(text=text, codes=(), categories={}, sentiment="", sentiment_probabilities={},

@@ -52,10 +52,10 @@ from nokoding.suggestions import Suggestion
 
 __all__ = [
     "FORMATS",
+    "TRANSCRIPT_SUFFIXES",
     "InputFailure",
     "OutputCheck",
     "Suggester",
-    "TRANSCRIPT_SUFFIXES",
     "TagSummary",
     "check_options",
     "document_notes",

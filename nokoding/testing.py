@@ -118,7 +118,14 @@ def make_tiny_encoder(
         ValueError: for an unknown ``kind``.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     path = Path(path)

@@ -11,7 +11,13 @@ import pytest
 from nokoding.codebook import Codebook
 from nokoding.document import Document, Segment, SpeakerTurn
 from nokoding.inference import reference_predict
-from nokoding.suggest import SuggestionList, clear_model_cache, get_model, iter_suggestions, suggest_codes
+from nokoding.suggest import (
+    SuggestionList,
+    clear_model_cache,
+    get_model,
+    iter_suggestions,
+    suggest_codes,
+)
 from nokoding.testing import NORWEGIAN_SAMPLE, make_tiny_encoder
 from nokoding.training import train
 

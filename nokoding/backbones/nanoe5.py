@@ -56,7 +56,11 @@ from typing import Any
 import numpy as np
 
 from nokoding.backbones.cache import sha256_of
-from nokoding.backbones.registry import BackboneError, BackboneIntegrityError, BackboneNotFoundError
+from nokoding.backbones.registry import (
+    BackboneError,
+    BackboneIntegrityError,
+    BackboneNotFoundError,
+)
 
 __all__ = [
     "CONTAINER_FILE",
@@ -577,8 +581,16 @@ def build_tokenizer(vocabulary: E5Vocabulary) -> Any:
     Returns:
         ``tokenizers.Tokenizer``.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     v = vocabulary
     tok = Tokenizer(models.Unigram(list(zip(v.pieces, v.scores)), unk_id=v.unk_id, byte_fallback=False))

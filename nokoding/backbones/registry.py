@@ -47,7 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nokoding.backbones.cache import cache_root, discard_directory, publish_directory, sha256_of
+from nokoding.backbones.cache import (
+    cache_root,
+    discard_directory,
+    publish_directory,
+    sha256_of,
+)
 
 __all__ = [
     "DEFAULT_BACKBONE",

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
 def bench(
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu or cuda."),
-    n_segments: Optional[int] = typer.Option(None, help="Segments per mode at most (default 2000 CPU / 100000 GPU)."),
+    n_segments: int | None = typer.Option(None, help="Segments per mode at most (default 2000 CPU / 100000 GPU)."),
     quick: bool = typer.Option(False, "--quick", help="Small smoke run (2–5 minutes on 2 CPU cores)."),
-    arch: Optional[list[str]] = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
-    mode: Optional[list[str]] = typer.Option(None, help="baseline, fp32, int8 (CPU), bf16 (repeatable)."),
-    time_budget: Optional[float] = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
-    slice_size: Optional[int] = typer.Option(None, help="Segments per interleaved round (default 128 CPU / 10000 GPU)."),
+    arch: list[str] | None = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
+    mode: list[str] | None = typer.Option(None, help="baseline, fp32, int8 (CPU), bf16 (repeatable)."),
+    time_budget: float | None = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
+    slice_size: int | None = typer.Option(None, help="Segments per interleaved round (default 128 CPU / 10000 GPU)."),
     compile: bool = typer.Option(False, "--compile", help="Also time the engine under torch.compile."),
     seed: int = typer.Option(0, help="Seed of the generated texts."),
     out_dir: Path = typer.Option(Path("benchmarks/results"), help="Folder for inference_<device>.json/.md."),

@@ -77,7 +77,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate against the hand coding: accuracy, macro-F1, top-3, Cohen's κ, Krippendorff's α, ECE."""
         from nokoding.backbones import BackboneError
-        from nokoding.evaluate import LabelledCorpusError, evaluate_corpus, evaluate_model
+        from nokoding.evaluate import (
+            LabelledCorpusError,
+            evaluate_corpus,
+            evaluate_model,
+        )
         from nokoding.evaluate.strategies import BASELINES, STRATEGIES
 
         command = "nokoding " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--max-tokens", min=1, help="Most whitespace tokens per segment.")
         ] = DEFAULT_MAX_TOKENS,
         interviewer: Annotated[
-            Optional[list[str]],  # noqa: UP007 - typer needs Optional here
+            list[str] | None,
             typer.Option("--interviewer", help="Speaker label of the interviewer (repeatable)."),
         ] = None,
     ) -> None:

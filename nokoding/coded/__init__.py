@@ -79,7 +79,12 @@ def load_coded_data(
         from nokoding.coded.qdpx import read_coded_qdpx
 
         return read_coded_qdpx(path, codebook=cb, coders=coders, include_nokoding=include_nokoding)
-    from nokoding.coded.csv_jsonl import CSV_SUFFIXES, JSONL_SUFFIXES, read_csv, read_jsonl
+    from nokoding.coded.csv_jsonl import (
+        CSV_SUFFIXES,
+        JSONL_SUFFIXES,
+        read_csv,
+        read_jsonl,
+    )
 
     if suffix in CSV_SUFFIXES:
         return read_csv(path, codebook=cb, coders=coders)

@@ -47,7 +47,12 @@ from typing import Any
 
 from nokoding.codebook import DEFAULT_SENTIMENT_LABELS, Codebook, CodebookError
 from nokoding.coded.base import CodedData, CodedDataError, Finding, make_record, nfc
-from nokoding.coded.hierarchy import CodeResolver, UnknownCodeError, codebook_from_paths, split_code_path
+from nokoding.coded.hierarchy import (
+    CodeResolver,
+    UnknownCodeError,
+    codebook_from_paths,
+    split_code_path,
+)
 from nokoding.export._refi import slugify
 
 __all__ = ["CSV_SUFFIXES", "JSONL_SUFFIXES", "decode_text", "read_csv", "read_jsonl"]

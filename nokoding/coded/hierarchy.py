@@ -41,7 +41,13 @@ from typing import Any
 
 import yaml
 
-from nokoding.codebook import DEFAULT_SENTIMENT_LABELS, Category, Code, Codebook, CodebookError
+from nokoding.codebook import (
+    DEFAULT_SENTIMENT_LABELS,
+    Category,
+    Code,
+    Codebook,
+    CodebookError,
+)
 from nokoding.coded.base import nfc
 from nokoding.export._refi import DEFAULT_FLAT_CATEGORY, slugify, unique_id
 

@@ -41,7 +41,13 @@ from nokoding.codebook import Category, Code, Codebook, CodebookError
 from nokoding.coded.base import CodedData, CodedDataError, Finding, make_record, nfc
 from nokoding.coded.hierarchy import FLAT_CATEGORY, CodeResolver, UnknownCodeError
 from nokoding.export._refi import norm_guid
-from nokoding.export.qdpx import NOKODING_USER, QdpxCoding, QdpxError, read_qdpx, user_guid
+from nokoding.export.qdpx import (
+    NOKODING_USER,
+    QdpxCoding,
+    QdpxError,
+    read_qdpx,
+    user_guid,
+)
 from nokoding.export.safe import UnsafeInputError, XmlFormatError
 
 __all__ = ["read_coded_qdpx"]

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["ActorStartError", "RayRunInfo", "RayTagSummary", "tag_ray"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nokoding.distributed.ray_engine import ActorStartError, RayRunInfo, RayTagSummary, tag_ray
+    from nokoding.distributed.ray_engine import (
+        ActorStartError,
+        RayRunInfo,
+        RayTagSummary,
+        tag_ray,
+    )
 
 
 def __getattr__(name: str) -> Any:

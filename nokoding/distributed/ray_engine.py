@@ -52,6 +52,14 @@ from pathlib import Path
 from typing import Any
 
 from nokoding.codebook import Codebook
+from nokoding.distributed.run_state import RunState
+from nokoding.distributed.stages import (
+    CrashLedger,
+    SuggestActor,
+    decode_tagged,
+    plan_row,
+    read_stage,
+)
 from nokoding.document import Document, Segment
 from nokoding.tagging import (
     DEFAULT_ROLES,
@@ -61,9 +69,6 @@ from nokoding.tagging import (
     open_run,
     run_settings,
 )
-
-from nokoding.distributed.run_state import RunState
-from nokoding.distributed.stages import CrashLedger, SuggestActor, decode_tagged, plan_row, read_stage
 
 __all__ = ["ActorStartError", "RayRunInfo", "RayTagSummary", "tag_ray"]
 

@@ -33,11 +33,11 @@ from nokoding.tagging import (
     _MANIFEST_VERSION,
     InputFailure,
     TagSummary,
-    document_notes,
     _sha256,
     _State,
     _with_id,
     _write_outputs,
+    document_notes,
 )
 
 __all__ = ["RunState"]

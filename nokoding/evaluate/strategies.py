@@ -232,7 +232,6 @@ class FineTunedEstimator:
 
     def predict_proba(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         from nokoding.inference import predict
-
         from nokoding.inference.probabilities import prediction_probabilities
 
         preds = list(predict(self.model, list(texts), device="cpu", runtime=self.runtime))

@@ -10,7 +10,14 @@
 from __future__ import annotations
 
 from nokoding.export.qdc import read_qdc, write_qdc
-from nokoding.export.qdpx import QdpxCoding, QdpxError, QdpxProject, QdpxSource, read_qdpx, write_qdpx
+from nokoding.export.qdpx import (
+    QdpxCoding,
+    QdpxError,
+    QdpxProject,
+    QdpxSource,
+    read_qdpx,
+    write_qdpx,
+)
 from nokoding.export.safe import UnsafeInputError, XmlFormatError, ZipLimits
 from nokoding.export.tabular import read_csv, read_jsonl, write_csv, write_jsonl
 from nokoding.export.tagged import TaggedDocument, accepted_codes

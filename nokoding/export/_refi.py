@@ -21,7 +21,13 @@ from xml.etree.ElementTree import Element
 
 from lxml import etree
 
-from nokoding.codebook import DEFAULT_SENTIMENT_LABELS, Category, Code, Codebook, CodebookError
+from nokoding.codebook import (
+    DEFAULT_SENTIMENT_LABELS,
+    Category,
+    Code,
+    Codebook,
+    CodebookError,
+)
 
 #: Namespace of every nokoding GUID (a fixed, random UUID; never change it: GUIDs would change).
 GUID_NAMESPACE = uuid.UUID("6f1c2a8e-5b1e-4f0c-9a57-2d8f3c1e7b40")

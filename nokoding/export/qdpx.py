@@ -41,7 +41,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 from xml.etree.ElementTree import Element
@@ -62,7 +62,13 @@ from nokoding.export._refi import (
     slugify,
     xml_text,
 )
-from nokoding.export.safe import UnsafeInputError, ZipLimits, check_member_name, parse_xml, read_member
+from nokoding.export.safe import (
+    UnsafeInputError,
+    ZipLimits,
+    check_member_name,
+    parse_xml,
+    read_member,
+)
 from nokoding.export.tagged import TaggedDocument, accepted_codes
 
 __all__ = [
@@ -100,8 +106,8 @@ def source_guid(tagged: TaggedDocument) -> str:
 
 def _datetime(value: datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _check_documents(tagged: Sequence[TaggedDocument], codebook: Codebook) -> None:

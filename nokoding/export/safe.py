@@ -28,12 +28,17 @@ from pathlib import Path, PurePosixPath
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml import (
+    DefusedXmlException,
+    DTDForbidden,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+)
 
 __all__ = [
     "UnsafeInputError",
-    "ZipLimits",
     "XmlFormatError",
+    "ZipLimits",
     "check_member_name",
     "parse_xml",
     "read_member",

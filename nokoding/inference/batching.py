@@ -14,11 +14,11 @@ memory-hungry batch at the start, so an out-of-memory error shows up at once.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["plan_batches", "pad_batch"]
+__all__ = ["pad_batch", "plan_batches"]
 
 
 def plan_batches(

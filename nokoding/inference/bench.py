@@ -53,9 +53,10 @@ import platform
 import random
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -176,7 +177,7 @@ class ModeStats:
     flops: float = 0.0
     warmup_seconds: float = 0.0
 
-    def add(self, other: "ModeStats") -> None:
+    def add(self, other: ModeStats) -> None:
         for f in ("segments", "seconds", "cpu_seconds", "real_tokens", "padded_tokens", "windows", "truncated_segments", "flops"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
 
@@ -310,10 +311,11 @@ def run_benchmark(
     Raises:
         ValueError: unknown architecture or mode, ``int8`` on a GPU.
     """
+    from transformers import AutoTokenizer
+
     from nokoding.atomic import atomic_write_text
     from nokoding.inference.runtime import configure_threads, resolve_device
     from nokoding.testing import make_tiny_encoder
-    from transformers import AutoTokenizer
 
     dev = resolve_device(device)
     gpu = dev.type == "cuda"

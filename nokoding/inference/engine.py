@@ -24,10 +24,11 @@ one text at a time, one window at a time, no padding.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch

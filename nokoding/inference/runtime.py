@@ -49,7 +49,7 @@ Runtime = Literal["fp32", "int8", "bf16"]
 _RUNTIMES = ("fp32", "int8", "bf16")
 
 _THREADS_CONFIGURED = False
-_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torch.nn.Module]]]" = (
+_CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torch.nn.Module]]] = (
     weakref.WeakKeyDictionary()
 )
 _CACHE_LOCK = threading.Lock()

@@ -22,10 +22,11 @@ tokens needs ``1 + ceil((n - body_len) / stride)`` windows when ``n > body_len``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["WindowFrame", "default_stride", "frame_for", "window_starts", "make_windows"]
+__all__ = ["WindowFrame", "default_stride", "frame_for", "make_windows", "window_starts"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ def docx_to_text(path: str | Path, rules: RoleRules | None = None) -> str:
         raise TranscriptError(path, "no such file")
     try:
         document = docx.Document(str(path))
-    except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged files
+    except Exception as exc:
         raise TranscriptError(path, f"not a readable .docx file ({type(exc).__name__}: {exc})") from exc
     matcher = matcher_for((rules or RoleRules()).role_words)
     blocks: list[str] = []

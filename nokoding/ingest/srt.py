@@ -15,7 +15,12 @@ from pathlib import Path
 import srt
 
 from nokoding.document import Document
-from nokoding.ingest.cues import CuePiece, document_from_cues, pieces_by_voice, strip_tags
+from nokoding.ingest.cues import (
+    CuePiece,
+    document_from_cues,
+    pieces_by_voice,
+    strip_tags,
+)
 from nokoding.ingest.errors import TranscriptError
 from nokoding.ingest.roles import RoleRules
 

@@ -24,7 +24,12 @@ from pathlib import Path
 
 from nokoding.document import Document
 from nokoding.ingest.build import RawTurn, finish_document
-from nokoding.ingest.labels import MIN_NAME_LABELS, matcher_for, parse_time, trailing_stamp_start
+from nokoding.ingest.labels import (
+    MIN_NAME_LABELS,
+    matcher_for,
+    parse_time,
+    trailing_stamp_start,
+)
 from nokoding.ingest.roles import RoleRules
 
 __all__ = ["parse_text"]

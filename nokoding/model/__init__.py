@@ -9,7 +9,13 @@ from __future__ import annotations
 from nokoding.model.coding_model import CodingModel, CodingOutput
 from nokoding.model.config import LoraSettings, ModelConfig
 from nokoding.model.evidence import EvidenceStore
-from nokoding.model.io import ModelLoadError, find_model, load_model, save_pretrained, update_metrics
+from nokoding.model.io import (
+    ModelLoadError,
+    find_model,
+    load_model,
+    save_pretrained,
+    update_metrics,
+)
 
 __all__ = [
     "CodingModel",

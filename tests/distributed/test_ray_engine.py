@@ -13,14 +13,19 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from nokoding.codebook import Codebook
 from nokoding.distributed.ray_engine import ActorStartError, _actor_cpus, tag_ray
-from nokoding.distributed.stages import SuggestActor, decode_tagged, plan_row, read_stage
+from nokoding.distributed.stages import (
+    SuggestActor,
+    decode_tagged,
+    plan_row,
+    read_stage,
+)
 from nokoding.tagging import tag
 from tests.conftest import REPO, SMALL_CODEBOOK
 from tests.export.fakes import FakeSuggester, read_labelled_text, segment_turns
@@ -33,7 +38,7 @@ TRANSCRIPTS = [
     REPO / "corpora" / "examples" / "intervju_leder_02.vtt",
 ]
 OUTPUTS = ("segments.csv", "segments.jsonl", "project.qdpx")
-CREATED = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+CREATED = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 # ----------------------------------------------------------------------------- no Ray needed

@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nokoding.evaluate.splits import build_units, grouped_folds
-
 from nokoding.codebook import Codebook
+from nokoding.evaluate.splits import build_units, grouped_folds
 
 from .conftest import CODEBOOK, make_records
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from nokoding.export.qdpx import NOKODING_USER, QdpxError, project_xml, read_qdpx, write_qdpx
+from nokoding.export.qdpx import (
+    NOKODING_USER,
+    QdpxError,
+    project_xml,
+    read_qdpx,
+    write_qdpx,
+)
 from nokoding.export.tagged import TaggedDocument, accepted_codes
 from tests.export.fakes import FakeSuggester, build_document, tag_documents
 
@@ -23,7 +29,7 @@ def expected_codings(tagged, top_k=3, threshold=None):
 def test_project_validates_against_project_xsd(tmp_path, tagged, codebook, refi_schemas):
     project_schema, _ = refi_schemas
     path = write_qdpx(tmp_path / "p.qdpx", tagged, codebook, model="fake",
-                      created=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc))
+                      created=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
     with zipfile.ZipFile(path) as zf:
         qde = zf.read("project.qde")
     project_schema.validate(qde.decode("utf-8"))

@@ -9,7 +9,13 @@ import pytest
 
 from nokoding.export.qdc import read_qdc
 from nokoding.export.qdpx import read_qdpx
-from nokoding.export.safe import UnsafeInputError, XmlFormatError, ZipLimits, parse_xml, safe_extract
+from nokoding.export.safe import (
+    UnsafeInputError,
+    XmlFormatError,
+    ZipLimits,
+    parse_xml,
+    safe_extract,
+)
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from nokoding.export.tabular import csv_columns, read_csv, read_jsonl, write_csv, write_jsonl
+from nokoding.export.tabular import (
+    csv_columns,
+    read_csv,
+    read_jsonl,
+    write_csv,
+    write_jsonl,
+)
 
 
 def expected_rows(tagged, top_k):

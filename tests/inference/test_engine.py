@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from nokoding.inference import Engine, InferenceModel, RawPrediction, predict, reference_predict
+from nokoding.inference import (
+    Engine,
+    InferenceModel,
+    RawPrediction,
+    predict,
+    reference_predict,
+)
 from nokoding.testing import NORWEGIAN_SAMPLE
 
 

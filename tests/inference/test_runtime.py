@@ -45,8 +45,9 @@ def test_auto_device_and_default_runtime(wordpiece_model) -> None:
 
 
 def test_bf16_copy_leaves_source_in_fp32(wordpiece_model) -> None:
-    from nokoding.inference import predict, reference_predict
     import numpy as np
+
+    from nokoding.inference import predict, reference_predict
 
     [p] = predict(wordpiece_model, ["Vi blir målt på antall vedtak."], device="cpu", runtime="bf16")
     assert next(wordpiece_model.parameters()).dtype == torch.float32

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nokoding.inference.batching import pad_batch, plan_batches
-from nokoding.inference.windows import WindowFrame, frame_for, make_windows, window_starts
+from nokoding.inference.windows import (
+    WindowFrame,
+    frame_for,
+    make_windows,
+    window_starts,
+)
 
 
 @given(n=st.integers(0, 3000), body=st.integers(1, 600), data=st.data())

@@ -79,7 +79,7 @@ def test_binary_empty_and_blank_files_raise_naming_the_file(tmp_path, fixtures):
 
 def test_forced_encoding_reports_the_bad_line(tmp_path):
     path = tmp_path / "feil.txt"
-    path.write_bytes("I: Hei\nInformant: ja\n".encode() + "Informant: sæ\n".encode("cp1252"))
+    path.write_bytes(b"I: Hei\nInformant: ja\n" + "Informant: sæ\n".encode("cp1252"))
     with pytest.raises(TranscriptError) as info:
         read(path, encoding="utf-8")
     assert info.value.line == 3 and "feil.txt" in str(info.value)
