@@ -62,6 +62,7 @@ __all__ = [
     "expand_inputs",
     "run_settings",
     "tag",
+    "transcript_reader",
 ]
 
 #: A suggester maps a document's segments to one suggestion each (same order).
@@ -71,8 +72,10 @@ FORMATS: dict[str, str] = {"csv": "segments.csv", "jsonl": "segments.jsonl", "qd
 #: File endings picked up when a folder or glob is given (explicit files are always tried);
 #: :data:`nokoding.ingest.EXTENSIONS` is used instead when installed.
 TRANSCRIPT_SUFFIXES: tuple[str, ...] = (".txt", ".docx", ".vtt", ".srt")
-#: Roles whose segments are coded (interviewer turns only give context).
-DEFAULT_ROLES: tuple[str, ...] = ("informant", "unknown")
+#: Roles whose segments are coded, as in :func:`nokoding.segmentation.segment`: interviewer
+#: turns only give context, and ``unknown`` turns (text without a speaker in a transcript that
+#: has speaker labels) are mostly titles and headers.
+DEFAULT_ROLES: tuple[str, ...] = ("informant",)
 STATE_DIR = ".nokoding"
 _MANIFEST_VERSION = 1
 
@@ -192,12 +195,12 @@ class TagSummary:
 
 # ----------------------------------------------------------------------------- inputs
 def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | None, device: str,
-                  runtime: str | None = None) -> tuple[str, ...]:
+                  runtime: str | None = None, roles: Sequence[str] = DEFAULT_ROLES) -> tuple[str, ...]:
     """Validate options for :func:`tag` and the Ray engine; returns the formats, deduplicated.
 
     Raises:
-        ValueError: unknown format, device or runtime, ``int8`` with ``cuda``, ``top_k`` < 1,
-            threshold outside 0–1.
+        ValueError: unknown format, device, runtime or role, no role, ``int8`` with ``cuda``,
+            ``top_k`` < 1, threshold outside 0–1.
     """
     if isinstance(formats, str):
         formats = formats.split(",")
@@ -207,6 +210,9 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
         raise ValueError(f"unknown output format(s) {unknown or fmts}; choose from {', '.join(FORMATS)}")
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    bad_roles = [r for r in roles if r not in ("informant", "interviewer", "unknown")]
+    if bad_roles or not roles:
+        raise ValueError(f"unknown role(s) {bad_roles or list(roles)}; use informant, unknown or interviewer")
     if runtime is not None and runtime not in ("fp32", "int8", "bf16"):
         raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
     if runtime == "int8" and device.startswith("cuda"):
@@ -218,15 +224,18 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     return fmts
 
 
-def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None) -> dict[str, Any]:
+def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None,
+                 interviewer: Sequence[str] = ()) -> dict[str, Any]:
     """What must match for a finished document to be reused when a run is resumed.
 
-    ``runtime`` is recorded only when chosen (``None`` keeps runs made before it existed
-    resumable).
+    ``runtime`` and ``interviewer`` are recorded only when given (so runs made before they
+    existed stay resumable).
     """
     settings: dict[str, Any] = {"model": model, "top_k": top_k, "roles": sorted(roles)}
     if runtime is not None:
         settings["runtime"] = runtime
+    if interviewer:
+        settings["interviewer"] = sorted(interviewer)
     return settings
 
 
@@ -428,7 +437,7 @@ def model_suggester(model: str, *, top_k: int = 3, device: str = "auto", runtime
     return run
 
 
-def _default_reader(path: Path) -> Document:
+def _default_reader(path: Path, interviewer: tuple[str, ...] = ()) -> Document:
     import warnings
 
     from nokoding.ingest import TranscriptWarning, read
@@ -436,7 +445,16 @@ def _default_reader(path: Path) -> Document:
     with warnings.catch_warnings():
         # the same notes are in document.warnings and reach the run summary once
         warnings.simplefilter("ignore", TranscriptWarning)
-        return read(path)
+        return read(path, interviewer=interviewer or None)
+
+
+def transcript_reader(interviewer: Sequence[str] = ()) -> Callable[[Path], Document]:
+    """The reader :func:`tag` uses: :func:`nokoding.ingest.read` (format by extension), with
+    ``interviewer`` speaker labels when given (every other labelled speaker is then an
+    informant; see :mod:`nokoding.ingest.roles`). Picklable, for the Ray engine."""
+    import functools
+
+    return functools.partial(_default_reader, interviewer=tuple(interviewer)) if interviewer else _default_reader
 
 
 def document_notes(path: Path | str, document: Document, segments: Sequence[Segment], roles: Sequence[str]) -> list[str]:
@@ -480,6 +498,7 @@ def tag(
     reader: Callable[[Path], Document] | None = None,
     segmenter: Callable[[Document], Sequence[Segment]] | None = None,
     roles: Sequence[str] = DEFAULT_ROLES,
+    interviewer: Sequence[str] = (),
     progress: bool | None = None,
     created: datetime | None = None,
 ) -> TagSummary:
@@ -505,7 +524,10 @@ def tag(
         reader: ``path -> Document`` (default :func:`nokoding.ingest.read`).
         segmenter: ``Document -> segments`` (default :func:`nokoding.segmentation.segment` with
             ``roles``); segments of other roles are dropped either way.
-        roles: speaker roles whose segments are coded.
+        roles: speaker roles whose segments are coded (``informant``; add ``unknown`` for text
+            without a speaker label, ``interviewer`` for the questions).
+        interviewer: speaker labels of the interviewer(s), for transcripts whose labels the
+            reader does not recognise (see :func:`transcript_reader`); ignored with ``reader``.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
         created: timestamp for REFI-QDA ``creationDateTime`` (default: none, for
             byte-identical re-exports).
@@ -521,12 +543,12 @@ def tag(
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    formats = check_options(formats, top_k, threshold, device, runtime)
+    formats = check_options(formats, top_k, threshold, device, runtime, roles)
 
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model, top_k, roles, runtime)
-    read = reader or _default_reader
+    settings = run_settings(model, top_k, roles, runtime, interviewer)
+    read = reader or transcript_reader(interviewer)
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []
     loaded: list[Suggester] = [suggester] if suggester is not None else []

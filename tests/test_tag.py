@@ -167,7 +167,7 @@ def test_same_file_stem_in_two_folders_gets_unique_ids(tmp_path, corpus, codeboo
 
 
 def test_bad_arguments_are_rejected_before_any_work(tmp_path, corpus, codebook):
-    for kw in ({"formats": ["xlsx"]}, {"top_k": 0}, {"threshold": 1.5}, {"device": "tpu"}, {"runtime": "int4"},
+    for kw in ({"formats": ["xlsx"]}, {"top_k": 0}, {"threshold": 1.5}, {"device": "tpu"}, {"runtime": "int4"}, {"roles": ("speaker",)},
                {"runtime": "int8", "device": "cuda"}):
         with pytest.raises(ValueError):
             run([corpus], tmp_path / "out", FakeSuggester(codebook), **kw)
@@ -287,3 +287,30 @@ def test_reader_notes_name_the_file_once_and_survive_a_resume(tmp_path, codebook
         assert len(notes) == 1 and notes[0].count(str(path)) == 1 and notes[0].startswith(f"{path}: ")
     assert summary.resumed == ["cp1252"]
     assert not [w for w in recwarn if "UTF-8" in str(w.message)]
+
+
+def test_cli_roles_and_interviewer_labels(tmp_path, codebook):
+    # default: informant turns only (a title without a speaker is not coded); --role unknown
+    # adds it; --interviewer names an interviewer whose label the reader does not know
+    from nokoding.cli import app
+
+    path = tmp_path / "intervju.txt"
+    path.write_text("Intervju 7, mars 2022\n\nKari: Hvordan blir dere målt?\n\nOla: På antall vedtak, hver uke.\n\n"
+                    "Kari: Og lederen din?\n\nOla: Hun stoler på oss.\n", encoding="utf-8")
+    import nokoding.tagging as tag_module
+
+    def run_cli(out, *extra):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tag_module, "model_suggester",
+                       lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
+            result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / out), "--format", "csv",
+                                              *extra])
+        assert result.exit_code == 0, result.output
+        return [(r["speaker"], r["role"]) for r in read_csv(tmp_path / out / "segments.csv")]
+
+    inferred = run_cli("a")  # Kari asks the questions: inferred interviewer
+    assert inferred and {s for s, _ in inferred} == {"Ola"}
+    assert ("", "unknown") in run_cli("b", "--role", "informant", "--role", "unknown")
+    assert {s for s, _ in run_cli("c", "--interviewer", "Ola")} == {"Kari"}
+    result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / "d"), "--role", "speaker"])
+    assert result.exit_code == 2 and "unknown role(s) ['speaker']" in result.output

@@ -32,6 +32,16 @@ def register(app: typer.Typer) -> None:
                  "the top code of some segments — check before relying on it).",
             show_default=False,
         ),
+        role: list[str] = typer.Option(
+            ["informant"], "--role",
+            help="Speaker role whose segments are coded (repeatable): informant, unknown (text without a "
+                 "speaker label, e.g. titles), interviewer.",
+        ),
+        interviewer: list[str] = typer.Option(
+            [], "--interviewer", metavar="LABEL",
+            help="Speaker label of the interviewer (repeatable), when the transcripts' labels are not "
+                 "recognised; every other labelled speaker is then an informant.",
+        ),
         force: bool = typer.Option(False, "--force", help="Redo documents finished by an earlier run."),
         engine: str = typer.Option(
             "local", "--engine",
@@ -63,6 +73,8 @@ def register(app: typer.Typer) -> None:
             threshold=threshold,
             device=device,
             runtime=runtime,
+            roles=tuple(dict.fromkeys(role)),
+            interviewer=tuple(interviewer),
             force=force,
         )
         if engine not in ("local", "ray"):

@@ -68,6 +68,7 @@ from nokoding.tagging import (
     check_options,
     open_run,
     run_settings,
+    transcript_reader,
 )
 
 __all__ = ["ActorStartError", "RayRunInfo", "RayTagSummary", "tag_ray"]
@@ -201,6 +202,7 @@ def tag_ray(
     force: bool = False,
     max_retries: int = 3,
     roles: Sequence[str] = DEFAULT_ROLES,
+    interviewer: Sequence[str] = (),
     codebook: Codebook | None = None,
     suggester_factory: Callable[[], Suggester] | None = None,
     reader: Callable[[Path], Document] | None = None,
@@ -212,8 +214,8 @@ def tag_ray(
     """Tag transcripts on Ray with the local engine and write the local run's outputs.
 
     Args:
-        inputs, out_dir, model, formats, top_k, threshold, force, roles, codebook, reader,
-            segmenter, progress, created: as for :func:`nokoding.tagging.tag`.
+        inputs, out_dir, model, formats, top_k, threshold, force, roles, interviewer, codebook,
+            reader, segmenter, progress, created: as for :func:`nokoding.tagging.tag`.
         address: Ray cluster to join: ``None`` (``$RAY_ADDRESS``, else start a private local
             instance, stopped at the end), ``"auto"`` (the cluster this node belongs to) or
             ``"ray://head:10001"`` (Ray Client). An already initialised Ray is used as is.
@@ -255,7 +257,7 @@ def tag_ray(
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    fmts = check_options(formats, top_k, threshold, device, runtime)
+    fmts = check_options(formats, top_k, threshold, device, runtime, roles)
     if num_actors < 1:
         raise ValueError(f"num_actors must be at least 1, got {num_actors}")
     if batch_size < 1:
@@ -267,7 +269,9 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model, top_k, roles, runtime)
+    settings = run_settings(model, top_k, roles, runtime, interviewer)
+    if reader is None and interviewer:
+        reader = transcript_reader(interviewer)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)
 
     if codebook is None and suggester_factory is not None:
