@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 #: Speaker roles whose segments are candidates (the same as ``nokoding tag`` codes).
-CODED_ROLES: tuple[str, ...] = ("informant", "unknown")
+CODED_ROLES: tuple[str, ...] = ("informant",)
 #: Default weights of the margin, code-entropy and sentiment-entropy scores.
 DEFAULT_WEIGHTS: tuple[float, float, float] = (0.5, 0.3, 0.2)
 #: A training text inside a candidate (or the reverse) excludes it only from this many words on.

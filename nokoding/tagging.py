@@ -60,6 +60,7 @@ __all__ = [
     "check_options",
     "document_notes",
     "expand_inputs",
+    "model_key",
     "run_settings",
     "tag",
     "transcript_reader",
@@ -132,6 +133,8 @@ class TagSummary:
         checks: read-back checks of the outputs.
         warnings: notes (documents without coded segments, reader warnings).
         seconds: wall-clock time of the run.
+        settings: the run's options (model as given and its fingerprint, top_k, roles,
+            runtime, device, threshold, formats), as written to ``summary.json``.
     """
 
     inputs: int = 0
@@ -144,6 +147,7 @@ class TagSummary:
     checks: list[OutputCheck] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -169,6 +173,7 @@ class TagSummary:
             "checks": [{**dataclasses.asdict(c), "path": str(c.path), "ok": c.ok} for c in self.checks],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
+            "settings": self.settings,
         }
 
     def lines(self) -> list[str]:
@@ -222,6 +227,18 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     return fmts
+
+
+def model_key(model: str | os.PathLike[str]) -> str:
+    """How a run's settings name a saved model: ``"sha256:<hex>"`` of its files
+    (:func:`nokoding.model.io.model_fingerprint`).
+
+    Raises:
+        nokoding.model.ModelLoadError: the model cannot be found.
+    """
+    from nokoding.model.io import model_fingerprint
+
+    return "sha256:" + model_fingerprint(model)
 
 
 def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None,
@@ -323,6 +340,8 @@ def open_run(
         in input order and one unique document id per file (its stem, ``-2``, ``-3`` … on clashes).
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file; give a folder for --out")
     out.mkdir(parents=True, exist_ok=True)
     state = _State(out)
     if state.note:
@@ -545,9 +564,16 @@ def tag(
         inputs = [inputs]
     formats = check_options(formats, top_k, threshold, device, runtime, roles)
 
+    if suggester is None:
+        from nokoding.inference.runtime import resolve_device
+
+        resolve_device(device)  # e.g. cuda without a GPU: refuse before any work
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model, top_k, roles, runtime, interviewer)
+    settings = run_settings(model if suggester is not None else model_key(model), top_k, roles, runtime,
+                            interviewer)
+    summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
+                        "threshold": threshold, "formats": list(formats)}
     read = reader or transcript_reader(interviewer)
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []
@@ -686,6 +712,10 @@ def _write_outputs(
         summary.warnings.append(f"top_k {top_k} is more than the codebook's {len(codebook)} codes; "
                                 f"the outputs list {len(codebook)}")
         top_k = len(codebook)
+    for fmt, name in FORMATS.items():
+        if fmt not in formats and (out / name).exists():
+            summary.warnings.append(f"{out / name} is from an earlier run and was not updated "
+                                    f"(this run wrote {', '.join(formats)})")
     expected_rows = Counter((r.document.id, s.index, s.text) for r in results for s in r.segments)
     for fmt in formats:
         path = out / FORMATS[fmt]

@@ -171,5 +171,8 @@ def make_tiny_encoder(
     )
     torch.manual_seed(seed)
     model = BertModel(config, add_pooling_layer=False)
-    model.save_pretrained(path)
+    from nokoding.backbones.registry import quiet_hf_progress
+
+    with quiet_hf_progress():  # no "Writing model shards" bar for a tiny test model
+        model.save_pretrained(path)
     return path

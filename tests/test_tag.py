@@ -314,3 +314,50 @@ def test_cli_roles_and_interviewer_labels(tmp_path, codebook):
     assert {s for s, _ in run_cli("c", "--interviewer", "Ola")} == {"Kari"}
     result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / "d"), "--role", "speaker"])
     assert result.exit_code == 2 and "unknown role(s) ['speaker']" in result.output
+
+
+def test_resume_follows_the_model_files_not_how_the_model_was_named(tmp_path, corpus, codebook, monkeypatch):
+    import nokoding.tagging as tag_module
+
+    calls = []
+
+    def fake_suggester(model, top_k, device, runtime):
+        calls.append(model)
+        return FakeSuggester(codebook, top_k)
+
+    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
+    model = tmp_path / "mymodel"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"first training")
+    out = tmp_path / "out"
+    kw = dict(out_dir=out, reader=read_labelled_text, segmenter=segment_turns, progress=False, formats=["csv"])
+    tag([corpus], model=str(model), **kw)
+    summary = tag([corpus], model=f"{model}/", **kw)  # same folder, other spelling: resumed
+    assert len(summary.resumed) == 3 and len(calls) == 1
+    settings = json.loads((out / "summary.json").read_text(encoding="utf-8"))["settings"]
+    assert settings["model"] == f"{model}/" and settings["model_key"].startswith("sha256:")
+    assert settings["top_k"] == 3 and settings["formats"] == ["csv"] and settings["roles"] == ["informant"]
+    (model / "weights.bin").write_bytes(b"retrained")  # `nokoding train --out mymodel` again
+    summary = tag([corpus], model=str(model), **kw)
+    assert summary.resumed == [] and len(summary.tagged) == 3 and len(calls) == 2
+
+
+def test_outputs_left_from_an_earlier_run_are_named(tmp_path, corpus, codebook):
+    out = tmp_path / "out"
+    run([corpus / "intervju_01.txt"], out, FakeSuggester(codebook), formats=["csv", "qdpx"])
+    summary = run([corpus / "intervju_02.txt"], out, FakeSuggester(codebook), formats=["jsonl"])
+    stale = [w for w in summary.warnings if "from an earlier run" in w]
+    assert len(stale) == 2 and any("segments.csv" in w for w in stale) and any("project.qdpx" in w for w in stale)
+
+
+def test_output_folder_that_is_a_file_and_cuda_without_gpu_are_refused_early(tmp_path, corpus, codebook):
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    with pytest.raises(ValueError, match="output folder .*afile is a file"):
+        run([corpus], afile, FakeSuggester(codebook))
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            tag([corpus], out_dir=tmp_path / "out", device="cuda", progress=False)
+        assert not (tmp_path / "out").exists()

@@ -34,6 +34,7 @@ anything it converts or unpacks; zero-argument callables are accepted too) and r
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import inspect
 import json
@@ -42,7 +43,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,21 @@ def spec_from_directory(path: str | os.PathLike[str], *, name: str | None = None
     )
 
 
+@contextlib.contextmanager
+def quiet_hf_progress() -> Iterator[None]:
+    """Switch transformers' progress bars off inside the block (restored after), for fast local
+    loads and saves whose bars would only clutter the output."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_backbone(spec: BackboneSpec, **model_kwargs: Any) -> tuple[Any, Any]:
     """Load ``(tokenizer, model)`` for a spec with transformers, offline, in eval mode.
 
@@ -339,18 +355,11 @@ def load_backbone(spec: BackboneSpec, **model_kwargs: Any) -> tuple[Any, Any]:
     config = json.loads((spec.path / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") in _POOLER_MODEL_TYPES:
         model_kwargs.setdefault("add_pooling_layer", False)
-    from transformers.utils import logging as hf_logging
-
     tokenizer = AutoTokenizer.from_pretrained(spec.path, local_files_only=True)
     # a local load takes well under a second: transformers' "Loading weights" bar would only
     # clutter the output of every command (and every cross-validation fold)
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
+    with quiet_hf_progress():
         model = AutoModel.from_pretrained(spec.path, local_files_only=True, **model_kwargs)
-    finally:
-        if bar_was_on:
-            hf_logging.enable_progress_bar()
     model.eval()
     return tokenizer, model
 

@@ -66,6 +66,7 @@ from nokoding.tagging import (
     Suggester,
     TagSummary,
     check_options,
+    model_key,
     open_run,
     run_settings,
     transcript_reader,
@@ -269,7 +270,10 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model, top_k, roles, runtime, interviewer)
+    settings = run_settings(model if suggester_factory is not None else model_key(model), top_k, roles, runtime,
+                            interviewer)
+    summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
+                        "threshold": threshold, "formats": list(fmts)}
     if reader is None and interviewer:
         reader = transcript_reader(interviewer)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)

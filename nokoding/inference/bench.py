@@ -265,7 +265,7 @@ def machine_description(device: torch.device) -> dict[str, Any]:
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "device": str(device),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     if device.type == "cuda":
         desc["gpu"] = torch.cuda.get_device_name(device)
@@ -287,7 +287,8 @@ def run_benchmark(
     out_dir: str | os.PathLike[str] = "benchmarks/results",
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the benchmark, print a table, write ``inference_<device>.json`` and ``.md``.
+    """Run the benchmark, print a table, write ``inference_<device>.json`` and ``.md``
+    (``inference_<device>_quick.*`` for a ``quick`` run).
 
     Args:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -421,7 +422,7 @@ def run_benchmark(
             torch.cuda.empty_cache()
 
     out = Path(out_dir)
-    name = f"inference_{dev.type}"
+    name = f"inference_{dev.type}" + ("_quick" if quick else "")  # a smoke run never replaces a full one
     atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2, default=float) + "\n")
     atomic_write_text(out / f"{name}.md", _markdown(result, gpu))
     log(f"wrote {out / name}.json and .md")

@@ -51,6 +51,7 @@ __all__ = [
     "find_model",
     "from_pretrained",
     "load_model",
+    "model_fingerprint",
     "save_pretrained",
     "update_metrics",
 ]
@@ -239,6 +240,29 @@ def find_model(name_or_path: str | os.PathLike[str]) -> Path:
         f"no nokoding model {name!r}: looked in {', '.join(searched)}. Train one with "
         f"`nokoding train --out DIR` or set NOKODING_MODELS to the folder holding {name!r}"
     )
+
+
+def model_fingerprint(name_or_path: str | os.PathLike[str]) -> str:
+    """SHA-256 over a saved model folder's files (relative paths and bytes), hex.
+
+    Two spellings of the same folder give the same value; retraining into the folder changes
+    it. ``nokoding tag`` keys its resume state on it, so a run resumed after the model changed
+    redoes its documents.
+
+    Raises:
+        ModelLoadError: see :func:`find_model`.
+    """
+    import hashlib
+
+    folder = find_model(name_or_path)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 def _repo_models() -> Path:
