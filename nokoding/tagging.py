@@ -464,13 +464,22 @@ def _default_reader(path: Path, interviewer: tuple[str, ...] = ()) -> Document:
     with warnings.catch_warnings():
         # the same notes are in document.warnings and reach the run summary once
         warnings.simplefilter("ignore", TranscriptWarning)
-        return read(path, interviewer=interviewer or None)
+        document = read(path, interviewer=interviewer or None)
+    if interviewer and not any(t.role == "interviewer" for t in document.turns):
+        # otherwise every speaker, the interviewer too, would be coded as an informant
+        from nokoding.ingest import TranscriptError
+
+        labels = sorted({t.speaker for t in document.turns if t.speaker})
+        raise TranscriptError(path, f"--interviewer {', '.join(interviewer)} matches no speaker label "
+                                    f"(labels here: {', '.join(labels) or 'none'})")
+    return document
 
 
 def transcript_reader(interviewer: Sequence[str] = ()) -> Callable[[Path], Document]:
     """The reader :func:`tag` uses: :func:`nokoding.ingest.read` (format by extension), with
     ``interviewer`` speaker labels when given (every other labelled speaker is then an
-    informant; see :mod:`nokoding.ingest.roles`). Picklable, for the Ray engine."""
+    informant; see :mod:`nokoding.ingest.roles`; a file where none of them speaks fails with a
+    :class:`~nokoding.ingest.TranscriptError` naming its labels). Picklable, for the Ray engine."""
     import functools
 
     return functools.partial(_default_reader, interviewer=tuple(interviewer)) if interviewer else _default_reader

@@ -312,6 +312,9 @@ def test_cli_roles_and_interviewer_labels(tmp_path, codebook):
     assert inferred and {s for s, _ in inferred} == {"Ola"}
     assert ("", "unknown") in run_cli("b", "--role", "informant", "--role", "unknown")
     assert {s for s, _ in run_cli("c", "--interviewer", "Ola")} == {"Kari"}
+    result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / "e"), "--interviewer", "Nobody"])
+    assert result.exit_code == 1  # the file fails, named, instead of coding the questions too
+    assert "--interviewer Nobody matches no speaker label (labels here: Kari, Ola)" in result.output
     result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / "d"), "--role", "speaker"])
     assert result.exit_code == 2 and "unknown role(s) ['speaker']" in result.output
 
