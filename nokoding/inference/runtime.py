@@ -192,10 +192,9 @@ def int8_layer_names(model: torch.nn.Module) -> list[str]:
     land directly on the logits) — except the FFN output projections (``intermediate_size`` →
     ``hidden_size``, e.g. BERT's ``layer.N.output.dense``): their input is the GELU output,
     whose few large channels make one activation scale per batch too coarse. With the shipped
-    model, quantising them as well changed the top code of 37.5 % of the example-transcript
-    segments and 24 % of thesis chapter-3 prose segments; keeping them in fp32 brought that to
-    8 % and 3 %, for about a sixth less speed-up (benchmarks/bench_int8_agreement.py and
-    README, "Speed").
+    model, quantising them as well changed the top code of 7–9 of the 24 example-transcript
+    segments (depending on batching); keeping them in fp32, of 2
+    (``benchmarks/bench_int8_agreement.py``; README, "Speed"), for less speed-up.
     """
     hidden, ffn, _heads = _encoder_shape(model)
     return [
