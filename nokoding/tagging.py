@@ -230,15 +230,15 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
 
 
 def model_key(model: str | os.PathLike[str]) -> str:
-    """How a run's settings name a saved model: ``"sha256:<hex>"`` of its files
-    (:func:`nokoding.model.io.model_fingerprint`).
+    """How a run's settings name a model: ``"sha256:<hex>"`` of its folder's files
+    (:func:`nokoding.model.io.model_fingerprint`), or the name as given when no such folder
+    exists (a custom suggester; a missing model fails later, when it is loaded)."""
+    from nokoding.model.io import ModelLoadError, model_fingerprint
 
-    Raises:
-        nokoding.model.ModelLoadError: the model cannot be found.
-    """
-    from nokoding.model.io import model_fingerprint
-
-    return "sha256:" + model_fingerprint(model)
+    try:
+        return "sha256:" + model_fingerprint(model)
+    except ModelLoadError:
+        return str(model)
 
 
 def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None,
@@ -579,8 +579,7 @@ def tag(
         resolve_device(device)  # e.g. cuda without a GPU: refuse before any work
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model if suggester is not None else model_key(model), top_k, roles, runtime,
-                            interviewer)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
     summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
                         "threshold": threshold, "formats": list(formats)}
     read = reader or transcript_reader(interviewer)

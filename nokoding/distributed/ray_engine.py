@@ -270,8 +270,7 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model if suggester_factory is not None else model_key(model), top_k, roles, runtime,
-                            interviewer)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
     summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
                         "threshold": threshold, "formats": list(fmts)}
     if reader is None and interviewer:
