@@ -564,8 +564,9 @@ def tag(
         A :class:`TagSummary`; failed inputs are listed there, never raised.
 
     Raises:
-        ValueError: for an unknown format, device or runtime, ``top_k`` < 1 or a threshold outside 0–1,
-            or ``qdpx`` without any codebook available.
+        ValueError: for an unknown format, device, runtime or role, ``top_k`` < 1, a threshold
+            outside 0–1, ``device="cuda"`` without a usable GPU (model runs), ``out_dir`` being a
+            file, or ``qdpx`` without any codebook available.
         OSError: if ``out_dir`` cannot be written.
     """
     started = time.monotonic()
