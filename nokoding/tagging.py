@@ -211,8 +211,10 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
         formats = formats.split(",")
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in fmts if f not in FORMATS]
-    if unknown or not fmts:
-        raise ValueError(f"unknown output format(s) {unknown or fmts}; choose from {', '.join(FORMATS)}")
+    if not fmts:
+        raise ValueError(f"no output format given; choose from {', '.join(FORMATS)}")
+    if unknown:
+        raise ValueError(f"unknown output format(s) {unknown}; choose from {', '.join(FORMATS)}")
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     bad_roles = [r for r in roles if r not in ("informant", "interviewer", "unknown")]

@@ -294,6 +294,24 @@ def test_cli_next_errors(trained, tmp_path):
     assert res.exit_code == 2 and "error:" in res.output
 
 
+def test_cli_next_candidates_follow_role_and_interviewer(trained, tmp_path):
+    # like `nokoding tag`: informant turns by default; a title without a speaker only with
+    # --role unknown; --interviewer for labels the reader does not know
+    corpus = tmp_path / "intervjuer"
+    corpus.mkdir()
+    body = "".join(f"Kari: Spørsmål {i}?\n\nOla: {a}\n\n" for i, a in enumerate(UNCODED[:3]))
+    (corpus / "a.txt").write_text("Intervju 3, mars 2022\n\n" + body, encoding="utf-8")
+    base = ["next", "--model", str(trained["model_dir"]), "--corpus", str(corpus), "--n", "10", "--device", "cpu",
+            "--interviewer", "Kari"]
+    res = CliRunner().invoke(cli_app, base)
+    assert res.exit_code == 0, res.output
+    assert "3 segment(s)" in res.output and "Intervju 3" not in res.output and "Spørsmål" not in res.output
+    res = CliRunner().invoke(cli_app, base + ["--role", "informant", "--role", "unknown"])
+    assert res.exit_code == 0 and "4 segment(s)" in res.output and "Intervju 3, mars 2022" in res.output
+    res = CliRunner().invoke(cli_app, base + ["--role", "speaker"])
+    assert res.exit_code == 2 and "unknown role(s) ['speaker']" in res.output
+
+
 def test_write_next_csv_is_atomic_and_complete(trained, tmp_path):
     picks = suggest_next(trained["model"], UNCODED, n=2)
     path = write_next_csv(tmp_path / "sub" / "n.csv", picks, trained["codebook"])

@@ -34,9 +34,15 @@ def register(app: typer.Typer) -> None:
         pool_factor: int = typer.Option(5, "--pool-factor", min=1,
                                         help="Pick from the N×this most uncertain segments (1: just the N most uncertain)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+        role: list[str] = typer.Option(
+            ["informant"], "--role",
+            help="Speaker role whose segments are candidates (repeatable): informant, unknown, interviewer."),
+        interviewer: list[str] = typer.Option(
+            [], "--interviewer", metavar="LABEL",
+            help="Speaker label of the interviewer (repeatable), when the labels are not recognised."),
     ) -> None:
         """List the uncoded segments whose coding would teach the model most."""
-        from nokoding.active import CODED_ROLES, suggest_next, write_next_csv
+        from nokoding.active import suggest_next, write_next_csv
         from nokoding.codebook import CodebookError
         from nokoding.coded import CodedDataError, load_coded_data
         from nokoding.ingest import EXTENSIONS, read_many
@@ -47,10 +53,14 @@ def register(app: typer.Typer) -> None:
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             typer.echo(f"error: unknown device {device!r}; use auto, cpu or cuda", err=True)
             raise typer.Exit(2)
+        bad_roles = [r for r in role if r not in ("informant", "interviewer", "unknown")]
+        if bad_roles:
+            typer.echo(f"error: unknown role(s) {bad_roles}; use informant, unknown or interviewer", err=True)
+            raise typer.Exit(2)
         files, failures = expand_inputs(corpus, suffixes=tuple(EXTENSIONS))
         for f in failures:
             typer.echo(f"failed: {f.path}: {f.error}", err=True)
-        read = read_many(files)
+        read = read_many(files, interviewer=interviewer or None)
         for fail in read.failures:
             typer.echo(f"failed: {fail.error}", err=True)
         if not read.documents:
@@ -68,7 +78,7 @@ def register(app: typer.Typer) -> None:
         except (ModelLoadError, OSError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
-        segments = [s for d in read.documents for s in segment(d, roles=CODED_ROLES)]  # type: ignore[arg-type]
+        segments = [s for d in read.documents for s in segment(d, roles=tuple(dict.fromkeys(role)))]  # type: ignore[arg-type]
         picks = suggest_next(loaded, segments, n=n, exclude=already, pool_factor=pool_factor, device=device)
         typer.echo(
             f"{len(read.documents)} transcript(s), {len(segments)} segment(s): {picks.excluded} already coded, "
