@@ -221,8 +221,13 @@ def uncertainty_scores(
     if logits.ndim != 2 or logits.shape[1] < 1:
         raise ValueError(f"code_logits must have shape (N, C) with C ≥ 1, got {logits.shape}")
     w_margin, w_entropy, w_sent = _check_weights(weights)
+    from nokoding.inference.probabilities import (
+        code_probabilities,
+        sentiment_probabilities,
+    )
+
     n, c = logits.shape
-    p = 0.5 * (1.0 + np.tanh(0.5 * logits))  # sigmoid, stable for large |logit|
+    p = code_probabilities(logits)
     order = np.argsort(-p, axis=1, kind="stable")
     top = order[:, 0]
     rows = np.arange(n)
@@ -238,8 +243,7 @@ def uncertainty_scores(
         s = np.asarray(sentiment_logits, dtype=np.float64)
         if s.ndim != 2 or s.shape[0] != n:
             raise ValueError(f"sentiment_logits must have shape (N={n}, S), got {s.shape}")
-        z = np.exp(s - s.max(axis=1, keepdims=True))
-        sentiment_entropy = _normalised_entropy(z / z.sum(axis=1, keepdims=True))
+        sentiment_entropy = _normalised_entropy(sentiment_probabilities(s))
     else:
         sentiment_entropy = np.zeros(n)
         w_sent = 0.0
@@ -489,7 +493,9 @@ def suggest_next(
 
     cb = m.codebook
     labels = m.sentiment_labels
-    p = 0.5 * (1.0 + np.tanh(0.5 * code_logits))
+    from nokoding.inference.probabilities import code_probabilities
+
+    p = code_probabilities(code_logits)
     for rank, (i, d_pick) in enumerate(zip(chosen, at_pick, strict=True), start=1):
         t, s = int(scores["top"][i]), int(scores["second"][i])
         top_code = cb.codes[t]

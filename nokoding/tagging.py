@@ -58,10 +58,12 @@ __all__ = [
     "Suggester",
     "TagSummary",
     "check_options",
+    "check_roles",
     "document_notes",
     "expand_inputs",
     "model_key",
     "run_settings",
+    "summary_settings",
     "tag",
     "transcript_reader",
 ]
@@ -217,9 +219,7 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
         raise ValueError(f"unknown output format(s) {unknown}; choose from {', '.join(FORMATS)}")
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    bad_roles = [r for r in roles if r not in ("informant", "interviewer", "unknown")]
-    if bad_roles or not roles:
-        raise ValueError(f"unknown role(s) {bad_roles or list(roles)}; use informant, unknown or interviewer")
+    check_roles(roles)
     if runtime is not None and runtime not in ("fp32", "int8", "bf16"):
         raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
     if runtime == "int8" and device.startswith("cuda"):
@@ -229,6 +229,28 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
     return fmts
+
+
+def check_roles(roles: Sequence[str]) -> None:
+    """Refuse an empty role list or a role outside :data:`nokoding.segmentation.segmenter.ROLES`.
+
+    Raises:
+        ValueError: naming the unknown roles and the known ones.
+    """
+    from nokoding.segmentation.segmenter import ROLES
+
+    bad = [r for r in roles if r not in ROLES]
+    if bad or not roles:
+        raise ValueError(f"unknown role(s) {bad or list(roles)}; use informant, unknown or interviewer")
+
+
+def summary_settings(settings: dict[str, Any], model: str | os.PathLike[str], device: str,
+                     threshold: float | None, formats: Sequence[str]) -> dict[str, Any]:
+    """The run's options as ``summary.json`` records them: the resume ``settings`` (whose
+    ``model`` is the fingerprint, kept as ``model_key``) with the model as given, the device,
+    the threshold and the output formats."""
+    return {**settings, "model": str(model), "model_key": settings["model"], "device": device,
+            "threshold": threshold, "formats": list(formats)}
 
 
 def model_key(model: str | os.PathLike[str]) -> str:
@@ -583,8 +605,7 @@ def tag(
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
     settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
-    summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
-                        "threshold": threshold, "formats": list(formats)}
+    summary.settings = summary_settings(settings, model, device, threshold, formats)
     read = reader or transcript_reader(interviewer)
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []

@@ -48,15 +48,16 @@ def register(app: typer.Typer) -> None:
         from nokoding.ingest import EXTENSIONS, read_many
         from nokoding.model import ModelLoadError, load_model
         from nokoding.segmentation import segment
-        from nokoding.tagging import expand_inputs
+        from nokoding.tagging import check_roles, expand_inputs
 
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             typer.echo(f"error: unknown device {device!r}; use auto, cpu or cuda", err=True)
             raise typer.Exit(2)
-        bad_roles = [r for r in role if r not in ("informant", "interviewer", "unknown")]
-        if bad_roles:
-            typer.echo(f"error: unknown role(s) {bad_roles}; use informant, unknown or interviewer", err=True)
-            raise typer.Exit(2)
+        try:
+            check_roles(role)
+        except ValueError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
         files, failures = expand_inputs(corpus, suffixes=tuple(EXTENSIONS))
         for f in failures:
             typer.echo(f"failed: {f.path}: {f.error}", err=True)

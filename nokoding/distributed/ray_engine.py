@@ -69,6 +69,7 @@ from nokoding.tagging import (
     model_key,
     open_run,
     run_settings,
+    summary_settings,
     transcript_reader,
 )
 
@@ -271,8 +272,7 @@ def tag_ray(
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
     settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
-    summary.settings = {**settings, "model": str(model), "model_key": settings["model"], "device": device,
-                        "threshold": threshold, "formats": list(fmts)}
+    summary.settings = summary_settings(settings, model, device, threshold, fmts)
     if reader is None and interviewer:
         reader = transcript_reader(interviewer)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)

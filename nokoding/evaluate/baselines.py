@@ -67,12 +67,6 @@ def description_text(code: Code) -> str:
     return f"{head}: {code.description}" if code.description else head
 
 
-def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    z = z - np.max(z, axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def fit_temperature(scores: NDArray[np.float64], targets: NDArray[np.int64]) -> float:
     """Softmax temperature ``T`` minimising the negative log-likelihood of ``softmax(scores / T)``.
 
@@ -288,7 +282,9 @@ class ZeroShotEstimator(_Base):
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], None]:
-        return _softmax(self._scores(texts) / self.temperature), None
+        from nokoding.inference.probabilities import softmax
+
+        return softmax(self._scores(texts) / self.temperature), None
 
 
 class _Prototypes:
@@ -327,7 +323,9 @@ class _Prototypes:
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         sims = _normalise(X - self.mean) @ self.P.T
         sims[:, ~self.available] = -np.inf
-        return _softmax(sims / self.temperature)
+        from nokoding.inference.probabilities import softmax
+
+        return softmax(sims / self.temperature)
 
 
 class PrototypeEstimator(_Base):

@@ -2,7 +2,8 @@
 
 * codes — ``sigmoid(logit)`` per code: the model is multi-label, so a segment's code
   probabilities need not sum to 1;
-* sentiment — ``softmax`` over the sentiment labels (single-label).
+* sentiment — ``softmax`` over the sentiment labels (single-label); :func:`softmax` also
+  serves other score rows (e.g. the baselines' temperature-scaled similarities).
 
 Computed in float64 (``sigmoid`` as ``(1 + tanh(x/2)) / 2``, which cannot overflow; ``softmax``
 after subtracting each row's maximum).
@@ -17,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from nokoding.inference.types import RawPrediction
 
-__all__ = ["code_probabilities", "prediction_probabilities", "sentiment_probabilities"]
+__all__ = ["code_probabilities", "prediction_probabilities", "sentiment_probabilities", "softmax"]
 
 
 def code_probabilities(code_logits: ArrayLike) -> NDArray[np.float64]:
@@ -25,11 +26,16 @@ def code_probabilities(code_logits: ArrayLike) -> NDArray[np.float64]:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(code_logits, dtype=np.float64)))
 
 
-def sentiment_probabilities(sentiment_logits: ArrayLike) -> NDArray[np.float64]:
-    """``softmax`` over the last axis (``[S]`` or ``[N, S]``) → float64 rows summing to 1."""
-    z = np.asarray(sentiment_logits, dtype=np.float64)
+def softmax(scores: ArrayLike) -> NDArray[np.float64]:
+    """``softmax`` over the last axis (``[K]`` or ``[N, K]``) → float64 rows summing to 1."""
+    z = np.asarray(scores, dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def sentiment_probabilities(sentiment_logits: ArrayLike) -> NDArray[np.float64]:
+    """Sentiment probabilities: :func:`softmax` of the logits (``[S]`` or ``[N, S]``)."""
+    return softmax(sentiment_logits)
 
 
 def prediction_probabilities(
