@@ -220,7 +220,9 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     check_roles(roles)
-    if runtime is not None and runtime not in ("fp32", "int8", "bf16"):
+    from nokoding.inference.runtime import RUNTIMES
+
+    if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
     if runtime == "int8" and device.startswith("cuda"):
         raise ValueError("runtime int8 is CPU-only; use --device cpu, or bf16 on a GPU")

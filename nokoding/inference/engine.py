@@ -35,6 +35,7 @@ import torch
 
 from nokoding.inference.batching import pad_batch, plan_batches
 from nokoding.inference.runtime import (
+    check_runtime,
     configure_threads,
     default_max_batch_tokens,
     prepare_model,
@@ -104,10 +105,7 @@ class Engine:
         self.model = model
         self.device = resolve_device(device)
         self.runtime = runtime or ("bf16" if self.device.type == "cuda" else "fp32")
-        if self.runtime not in ("fp32", "bf16", "int8"):
-            raise ValueError(f"unknown runtime {self.runtime!r}; use 'fp32', 'bf16' or 'int8'")
-        if self.runtime == "int8" and self.device.type != "cpu":
-            raise ValueError("runtime='int8' is CPU-only (dynamic quantisation); use 'bf16' on a GPU")
+        check_runtime(self.runtime, self.device)  # at construction, before any text is read
         if self.device.type == "cpu" or threads is not None:
             configure_threads(threads)
         self.compile = compile

@@ -34,9 +34,11 @@ from typing import Literal
 import torch
 
 __all__ = [
+    "RUNTIMES",
     "Device",
     "Runtime",
     "available_cpus",
+    "check_runtime",
     "configure_threads",
     "default_max_batch_tokens",
     "int8_layer_names",
@@ -46,7 +48,8 @@ __all__ = [
 
 Device = Literal["auto", "cpu", "cuda"]
 Runtime = Literal["fp32", "int8", "bf16"]
-_RUNTIMES = ("fp32", "int8", "bf16")
+#: The inference runtimes (see the module docstring).
+RUNTIMES: tuple[str, ...] = ("fp32", "int8", "bf16")
 
 _THREADS_CONFIGURED = False
 _CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torch.nn.Module]]] = (
@@ -224,6 +227,18 @@ def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
 
+def check_runtime(runtime: str, device: torch.device) -> None:
+    """Refuse a runtime outside :data:`RUNTIMES`, or ``"int8"`` on a GPU.
+
+    Raises:
+        ValueError: naming the runtime and what to use instead.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if runtime == "int8" and device.type != "cpu":
+        raise ValueError("runtime='int8' is CPU-only (dynamic quantisation); use 'bf16' on a GPU")
+
+
 def prepare_model(
     model: torch.nn.Module, device: torch.device, runtime: str, *, compile: bool = False
 ) -> torch.nn.Module:
@@ -243,10 +258,7 @@ def prepare_model(
     Raises:
         ValueError: for an unknown runtime, or ``"int8"`` on a GPU.
     """
-    if runtime not in _RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(_RUNTIMES)}")
-    if runtime == "int8" and device.type != "cpu":
-        raise ValueError("runtime='int8' is CPU-only (dynamic quantisation); use 'bf16' on a GPU")
+    check_runtime(runtime, device)
     dtype = torch.bfloat16 if runtime == "bf16" else torch.float32
     if runtime != "int8" and not compile and _params_match(model, device, dtype):
         return model
