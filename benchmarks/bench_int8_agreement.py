@@ -9,10 +9,11 @@ int8 quantisation of the linear layers), on
   in-sample and only their *difference* between runtimes means anything;
 * the segments of the example transcripts in ``corpora/examples`` (text the model has not
   seen; no labels);
-* the prose of the thesis's chapter 3 (NAV and the trust reform: from the heading "3.1
-  Partnerskapet i NAV" to "4.0 Metode og design" in ``../shared/seed/thesis.txt``, wrapped lines
-  joined and cut into segments by :func:`nokoding.segment`) — on topic, not interview speech,
-  not training data; no labels. Skipped when the thesis file is not there.
+* the prose of the thesis's chapter 2 (theory: from the heading "2.1 Det instrumentelle
+  perspektivet" to "2.4 Oppsummering teori") and chapter 3 (NAV and the trust reform: from
+  "3.1 Partnerskapet i NAV" to "4.0 Metode og design") in ``../shared/seed/thesis.txt``,
+  wrapped lines joined and cut into segments by :func:`nokoding.segment` — on topic, not
+  interview speech, not training data; no labels. Skipped when the thesis file is not there.
 
 It reports how often the top code, the top category and the sentiment agree, the largest
 probability difference, and the macro-F1 difference, then writes
@@ -59,16 +60,23 @@ def compare(model: Any, texts: list[str]) -> tuple[dict[str, Any], dict[str, np.
     return out, fp32, int8
 
 
-def chapter3_segments(thesis: Path) -> list[str]:
-    """Segments of the thesis's chapter 3 prose (see the module docstring); ``[]`` without the file."""
+CHAPTERS = {
+    "thesis_chapter2_prose": ("2.1 Det instrumentelle perspektivet", "2.4 Oppsummering teori"),
+    "thesis_chapter3_prose": ("3.1 Partnerskapet i NAV", "4.0 Metode og design"),
+}
+
+
+def prose_segments(thesis: Path, first: str, end: str) -> list[str]:
+    """Segments of the thesis prose between the heading lines ``first`` and ``end`` (see the
+    module docstring); ``[]`` without the file."""
     from nokoding.segmentation import segment
 
     if not thesis.is_file():
         return []
     lines = [line.strip() for line in thesis.read_text(encoding="utf-8").splitlines()]
-    start = lines.index("3.1 Partnerskapet i NAV")
-    end = lines.index("4.0 Metode og design", start)
-    text = " ".join(line for line in lines[start + 1 : end] if line)
+    start = lines.index(first)
+    stop = lines.index(end, start)
+    text = " ".join(line for line in lines[start + 1 : stop] if line)
     return [s.text for s in segment(text)]
 
 
@@ -83,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from nokoding import corpora, load_model
     from nokoding.evaluate.metrics import macro_f1
     from nokoding.evaluate.splits import record_code_id
+    from nokoding.inference.int8 import SMOOTHING_ALPHA, calibration_texts, int8_layer_names
     from nokoding.ingest import read
     from nokoding.segmentation import segment
 
@@ -108,17 +117,23 @@ def main(argv: list[str] | None = None) -> int:
 
     example_texts = [s.text for doc in read(ROOT / "corpora/examples") for s in segment(doc)]
     examples, _, _ = compare(model, example_texts)
-    prose = chapter3_segments(ROOT.parent / "shared" / "seed" / "thesis.txt")
-    chapter3 = compare(model, prose)[0] if prose else None
+    thesis_txt = ROOT.parent / "shared" / "seed" / "thesis.txt"
+    chapters = {}
+    for key, (first, end) in CHAPTERS.items():
+        prose = prose_segments(thesis_txt, first, end)
+        if prose:
+            chapters[key] = compare(model, prose)[0]
 
     result = {
         "command": "python benchmarks/bench_int8_agreement.py",
         "model": args.model,
+        "int8": {"alpha": SMOOTHING_ALPHA, "calibration_texts": len(calibration_texts(model)),
+                 "layers": len(int8_layer_names(model))},
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
         "thesis_quotes": thesis,
         "example_transcripts": examples,
-        **({"thesis_chapter3_prose": chapter3} if chapter3 else {}),
+        **chapters,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     from nokoding.atomic import atomic_write_text
@@ -133,8 +148,10 @@ def _markdown(r: dict[str, Any]) -> str:
     lines = [
         "# int8 against fp32 — the shipped model on CPU",
         "",
-        ("int8 = dynamic quantisation of the linear layers except the FFN output projections "
-         "(`nokoding.inference.runtime.int8_layer_names`), one weight scale per output row."),
+        ("int8 = the encoder's linear layers smoothed (SmoothQuant, α = "
+         f"{r['int8']['alpha']}, calibrated on the model's {r['int8']['calibration_texts']} training "
+         "segments) and dynamically quantised: 7-bit weights with one scale per output row, 8-bit "
+         "activations with one scale per batch (`nokoding.inference.int8`)."),
         "",
         (f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
          f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads."),
@@ -144,6 +161,7 @@ def _markdown(r: dict[str, Any]) -> str:
     ]
     for key, name in (("thesis_quotes", "thesis quotes (training data)"),
                       ("example_transcripts", "example transcript segments (unseen)"),
+                      ("thesis_chapter2_prose", "thesis chapter 2 prose segments (unseen)"),
                       ("thesis_chapter3_prose", "thesis chapter 3 prose segments (unseen)")):
         if key not in r:
             continue

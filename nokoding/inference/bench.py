@@ -123,6 +123,10 @@ class BenchModel(torch.nn.Module):
         emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return _Out(self.code_head(emb), self.sentiment_head(emb), emb)
 
+    def calibration_texts(self) -> list[str]:
+        """Int8 calibration texts: 64 generated segments (seed 1; the timed texts use seed 0)."""
+        return generate_segments(64, seed=1)
+
     def flop_terms(self) -> tuple[int, int, int]:
         """``(N non-embedding parameters, layers L, hidden H)`` for the FLOP formula."""
         n = sum(p.numel() for name, p in self.named_parameters() if ".embeddings." not in f".{name}")

@@ -5,13 +5,10 @@ Runtimes:
 * ``"fp32"`` — float32 weights and activations (CPU default).
 * ``"bf16"`` — a bfloat16 copy of the model (GPU default); logits and embeddings are
   returned as float32. Works on CPU too, but is only fast on CPUs with AMX/AVX512-BF16.
-* ``"int8"`` — CPU only: dynamic int8 quantisation of the ``nn.Linear`` layers except the
-  FFN output projections (:func:`int8_layer_names`; weights int8 with one scale per output
-  row, activations quantised on the fly with one scale per batch — so, unlike fp32, an int8
-  result depends slightly on which other segments share its batch) through
-  ``torch.ao.quantization.quantize_dynamic``. torch ≥ 2.9 marks that module deprecated in
-  favour of ``torchao``'s ``quantize_``; it still works in torch 2.13 (the deprecation
-  warning is silenced here) and is the only int8 CPU path that needs no extra package.
+* ``"int8"`` — CPU only: the encoder's linear layers smoothed (SmoothQuant, calibrated on
+  the model's own training segments) and dynamically quantised to int8 — see
+  :mod:`nokoding.inference.int8`. Activations get one quantisation scale per batch, so,
+  unlike fp32, an int8 result depends slightly on which other segments share its batch.
 
 Prepared models (copies converted to a device/dtype, int8 copies) are cached per source
 model and invalidated when any parameter of the source is modified in place (e.g. by a
@@ -27,11 +24,12 @@ import copy
 import math
 import os
 import threading
-import warnings
 import weakref
 from typing import Literal
 
 import torch
+
+from nokoding.inference.int8 import calibration_texts, int8_layer_names, quantize_int8
 
 __all__ = [
     "RUNTIMES",
@@ -187,46 +185,6 @@ def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def int8_layer_names(model: torch.nn.Module) -> list[str]:
-    """Names of the ``nn.Linear`` layers that the ``"int8"`` runtime quantises.
-
-    The encoder's linear layers — those with an output at least ``hidden_size`` wide, so not
-    a classification head (a head's few weights cost nothing in fp32, and its rounding would
-    land directly on the logits) — except the FFN output projections (``intermediate_size`` →
-    ``hidden_size``, e.g. BERT's ``layer.N.output.dense``): their input is the GELU output,
-    whose few large channels make one activation scale per batch too coarse. With the shipped
-    model, quantising them as well changed the top code of 7–9 of the 24 example-transcript
-    segments (depending on batching); keeping them in fp32, of 2
-    (``benchmarks/bench_int8_agreement.py``; README, "Speed"), for less speed-up.
-    """
-    hidden, ffn, _heads = _encoder_shape(model)
-    return [
-        name for name, m in model.named_modules()
-        if isinstance(m, torch.nn.Linear) and m.out_features >= hidden
-        and not (ffn != hidden and m.in_features == ffn and m.out_features == hidden)
-    ]
-
-
-def _quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        warnings.filterwarnings("ignore", message=".*deprecated.*")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        engines = torch.backends.quantized.supported_engines
-        for name in ("x86", "fbgemm", "onednn", "qnnpack"):
-            if name in engines:
-                torch.backends.quantized.engine = name
-                break
-        # one weight scale per output row: with the shipped model, per-tensor scales changed
-        # the top code of 50 % of unseen segments, per-row scales of 29 %
-        # (benchmarks/bench_int8_agreement.py); FFN output projections stay fp32 (see
-        # int8_layer_names)
-        spec = {name: per_channel_dynamic_qconfig for name in int8_layer_names(model)}
-        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
-
-
 def check_runtime(runtime: str, device: torch.device) -> None:
     """Refuse a runtime outside :data:`RUNTIMES`, or ``"int8"`` on a GPU.
 
@@ -273,7 +231,7 @@ def prepare_model(
     else:
         prepared = _fold_lora(copy.deepcopy(model))
         if runtime == "int8":
-            prepared = _quantize_int8(prepared.to(device="cpu", dtype=torch.float32).eval())
+            prepared = quantize_int8(prepared.to(device="cpu", dtype=torch.float32).eval(), calibration_texts(model))
         else:
             prepared = prepared.to(device=device, dtype=dtype)
     if prepared is not model:  # the caller switches the source itself to eval and back

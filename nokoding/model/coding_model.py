@@ -232,6 +232,17 @@ class CodingModel(nn.Module):
             result[idx] = emb
         return result
 
+    def calibration_texts(self) -> list[str]:
+        """Texts that stand for what the model will read: the calibration set of its int8 copy.
+
+        The hand-coded training segments in the evidence store, in training order; without a
+        store, each code's ``"Category / Subcategory. description"`` from the codebook.
+        (:func:`nokoding.inference.int8.calibration_texts` uses at most the first 128.)
+        """
+        if self.evidence is not None and len(self.evidence):
+            return list(self.evidence.texts)
+        return [f"{c.label}. {c.description}".strip() for c in self.codebook]
+
     def category_probabilities(self, code_probabilities: np.ndarray) -> np.ndarray:
         """Category scores from code probabilities through the codebook hierarchy.
 

@@ -44,6 +44,8 @@ def prototype_model(tmp_path_factory, tiny_model_class):
     with torch.no_grad():
         model.code_head.weight.copy_(torch.from_numpy(proto))
         model.code_head.bias.copy_(torch.from_numpy(-proto @ centre))
+    calibration = _draw(30, 64)[0]
+    model.calibration_texts = lambda: calibration  # like CodingModel's training segments
     return model
 
 
@@ -65,8 +67,9 @@ def test_int8_copy_is_cached_and_source_untouched(prototype_model) -> None:
     q1 = prepare_model(prototype_model, dev, "int8")
     assert prepare_model(prototype_model, dev, "int8") is q1
     assert q1 is not prototype_model
-    assert any(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in q1.modules())
-    assert type(q1.encoder.encoder.layer[0].attention.self.query) is not torch.nn.Linear  # quantised
+    from nokoding.inference.int8 import Int8Linear
+
+    assert isinstance(q1.encoder.encoder.layer[0].attention.self.query.linear, Int8Linear)  # smoothed, quantised
     assert isinstance(prototype_model.code_head, torch.nn.Linear)
     after = prototype_model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -82,29 +85,76 @@ def test_int8_is_cpu_only(prototype_model) -> None:
         prepare_model(prototype_model, torch.device("cuda"), "int8")
 
 
-def test_int8_weights_have_one_scale_per_output_row(prototype_model) -> None:
+def test_int8_weights_have_one_scale_per_output_row_in_the_7_bit_range(prototype_model) -> None:
     # per-tensor scales moved the shipped model's top code on half of unseen segments
-    # (benchmarks/bench_int8_agreement.py); per-row scales are what the runtime must use
+    # (benchmarks/bench_int8_agreement.py); 7-bit weights let the activations keep 8 bits
+    # without overflowing AVX2's 16-bit multiply-add
+    from nokoding.inference.int8 import WEIGHT_RANGE, Int8Linear
     from nokoding.inference.runtime import prepare_model
 
     int8 = prepare_model(prototype_model, torch.device("cpu"), "int8")
-    linears = [m for m in int8.modules() if type(m).__name__ == "Linear" and hasattr(m, "weight") and callable(m.weight)]
+    linears = [m for m in int8.modules() if isinstance(m, Int8Linear)]
     assert linears, "no quantised Linear layers found"
     for layer in linears:
-        assert layer.weight().qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        w = layer.weight()
+        assert w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        q = w.int_repr()
+        assert WEIGHT_RANGE[0] <= int(q.min()) and int(q.max()) <= WEIGHT_RANGE[1]
+        assert int(q.abs().max()) >= 60, "the 7-bit range should be used, not wasted"
 
 
-def test_int8_keeps_the_ffn_output_projections_in_fp32(prototype_model) -> None:
-    # quantising the GELU-fed FFN output layers moved the shipped model's top code on a third
-    # of unseen segments (benchmarks/bench_int8_agreement.py); the runtime leaves them in fp32
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-
+def test_int8_quantises_every_encoder_linear_layer_but_not_the_heads(prototype_model) -> None:
+    from nokoding.inference.int8 import Int8Linear, ScaledInput
     from nokoding.inference.runtime import prepare_model
 
     source = {n for n, m in prototype_model.named_modules() if isinstance(m, torch.nn.Linear)}
     int8 = prepare_model(prototype_model, torch.device("cpu"), "int8")
     kept = {n for n, m in int8.named_modules() if type(m) is torch.nn.Linear}
-    quantised = {n for n, m in int8.named_modules() if isinstance(m, DynamicInt8Linear)}
-    # the 2 layers' FFN outputs and the two heads stay fp32; attention and FFN inputs are int8
-    assert kept == {f"encoder.encoder.layer.{i}.output.dense" for i in range(2)} | {"code_head", "sentiment_head"}
-    assert quantised == source - kept and len(quantised) == 2 * 5
+    smoothed = {n for n, m in int8.named_modules() if isinstance(m, ScaledInput)}
+    quantised = {n.removesuffix(".linear") for n, m in int8.named_modules() if isinstance(m, Int8Linear)}
+    assert kept == {"code_head", "sentiment_head"}
+    assert quantised == smoothed == source - kept and len(quantised) == 2 * 6
+
+
+def test_smoothing_keeps_the_fp32_function(prototype_model) -> None:
+    # SmoothQuant moves scale between activations and weights; before rounding to int8 the
+    # model must compute the same thing, or the int8 error would not be the only change
+    import copy
+
+    from nokoding.inference.int8 import activation_absmax, int8_layer_names, smooth
+
+    texts = _draw(40, 50)[0]
+    before = np.stack([p.code_logits for p in predict(prototype_model, texts, device="cpu")])
+    twin = copy.deepcopy(prototype_model)
+    names = int8_layer_names(twin)
+    peaks = activation_absmax(twin, prototype_model.calibration_texts(), names)
+    assert set(peaks) == set(names) and all(p.shape == (twin.get_submodule(n).in_features,) for n, p in peaks.items())
+    wrapped = smooth(twin, peaks)
+    assert len(wrapped) == len(names)
+    weights_moved = any(
+        not torch.equal(twin.get_submodule(w).weight, prototype_model.get_submodule(w.removesuffix(".linear")).weight)
+        for w in wrapped
+    )
+    assert weights_moved
+    after = np.stack([p.code_logits for p in predict(twin, texts, device="cpu")])
+    np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_smoothing_refuses_alpha_outside_0_1(prototype_model) -> None:
+    from nokoding.inference.int8 import smooth
+
+    with pytest.raises(ValueError, match="alpha"):
+        smooth(prototype_model, {}, alpha=1.5)
+
+
+def test_a_model_without_calibration_texts_is_quantised_unsmoothed(tiny_model_class, tmp_path) -> None:
+    from nokoding.inference.int8 import Int8Linear, ScaledInput, calibration_texts
+    from nokoding.inference.runtime import prepare_model
+
+    path = make_tiny_encoder(tmp_path / "enc", "wordpiece", hidden_size=32, num_layers=1, max_position_embeddings=64)
+    model = tiny_model_class(path).eval()
+    assert calibration_texts(model) == []
+    int8 = prepare_model(model, torch.device("cpu"), "int8")
+    assert not any(isinstance(m, ScaledInput) for m in int8.modules())
+    assert sum(isinstance(m, Int8Linear) for m in int8.modules()) == 6
+    assert len(list(predict(model, ["en tekst", ""], device="cpu", runtime="int8"))) == 2
