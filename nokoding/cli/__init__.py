@@ -27,6 +27,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from nokoding import __version__
+
+        typer.echo(f"nokoding {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the nokoding version and exit."),
+) -> None:
+    """Suggest codebook codes and sentiment for interview transcripts (offline)."""
+
+
 for _module in (segment_cmd, tag_cmd, train_cmd, evaluate_cmd, bench_cmd, codebook_cmd, corpus_cmd,
                 validate_cmd, next_cmd):
     _module.register(app)

@@ -218,7 +218,9 @@ class FineTunedEstimator:
     def fit(self, records: Sequence[Record]) -> FineTunedEstimator:
         from nokoding.training import TrainingArguments, train
 
-        options = {"seed": self.seed, "progress": False, "evidence": False, **self.train_options,
+        # evidence store kept (as `nokoding train` does): it does not change any score, and the
+        # int8 runtime calibrates on its training segments (nokoding.inference.int8)
+        options = {"seed": self.seed, "progress": False, "evidence": True, **self.train_options,
                    "use_descriptions": self.use_descriptions}
         args = TrainingArguments(**options)
         self.params = {"strategy": self.strategy, "backbone": self.backbone, **args.to_dict()}

@@ -80,7 +80,15 @@ def test_int8_runtime_is_scored_on_the_same_fitted_models(tiny_encoder, monkeypa
 
     fits, runtimes_seen = [], []
     real_fit, real_predict = FineTunedEstimator.fit, FineTunedEstimator.predict_proba
-    monkeypatch.setattr(FineTunedEstimator, "fit", lambda self, recs: (fits.append(1), real_fit(self, recs))[1])
+
+    def fit(self, recs):
+        fits.append(1)
+        real_fit(self, recs)
+        # the fold's int8 copy calibrates on the fold's own training texts, as a trained model does
+        assert set(self.model.calibration_texts()) == {r["text"] for r in recs}  # one per segment
+        return self
+
+    monkeypatch.setattr(FineTunedEstimator, "fit", fit)
     monkeypatch.setattr(FineTunedEstimator, "predict_proba",
                         lambda self, texts: (runtimes_seen.append(self.runtime), real_predict(self, texts))[1])
     codebook = Codebook.from_dict(CODEBOOK)

@@ -148,3 +148,20 @@ def test_reloaded_model_keeps_eval_mode_outputs_deterministic(tmp_path, tiny_enc
     with torch.no_grad():
         a, b = model(**batch).code_logits, model(**batch).code_logits
     assert torch.equal(a, b)  # dropout is off after loading
+
+
+def test_int8_copy_of_a_loaded_lora_model_is_calibrated_on_its_training_segments(tmp_path, tiny_encoders, records, codebook):
+    # the int8 runtime smooths each layer with activation peaks from the model's own training
+    # segments (nokoding.inference.int8); a loaded model must offer them, and a model without an
+    # evidence store falls back to its codebook's codes
+    from nokoding.inference.int8 import ScaledInput
+    from nokoding.inference.runtime import prepare_model
+
+    _train(tiny_encoders["unigram"], records, codebook, "lora", tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    assert set(model.calibration_texts()) == {r["text"] for r in records}
+    int8 = prepare_model(model, torch.device("cpu"), "int8")
+    assert sum(isinstance(m, ScaledInput) for m in int8.modules()) > 0
+    assert not any("lora" in n for n, _ in int8.named_modules())
+    model.evidence = None
+    assert model.calibration_texts()[0].startswith(f"{codebook.codes[0].label}.")
