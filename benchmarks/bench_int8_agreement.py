@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     from nokoding import corpora, load_model
     from nokoding.evaluate.metrics import macro_f1
     from nokoding.evaluate.splits import record_code_id
-    from nokoding.inference.int8 import SMOOTHING_ALPHA, calibration_texts, int8_layer_names
+    from nokoding.inference.int8 import (
+        SMOOTHING_ALPHA,
+        calibration_texts,
+        int8_layer_names,
+    )
     from nokoding.ingest import read
     from nokoding.segmentation import segment
 
