@@ -62,6 +62,7 @@ __all__ = [
     "document_notes",
     "expand_inputs",
     "model_key",
+    "resolved_runtime",
     "run_settings",
     "summary_settings",
     "tag",
@@ -225,7 +226,7 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
     if runtime == "int8" and device.startswith("cuda"):
-        raise ValueError("runtime int8 is CPU-only; use --device cpu, or bf16 on a GPU")
+        raise ValueError("runtime int8 is CPU-only; use --device cpu (or auto), or bf16 on a GPU")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -246,13 +247,28 @@ def check_roles(roles: Sequence[str]) -> None:
         raise ValueError(f"unknown role(s) {bad or list(roles)}; use informant, unknown or interviewer")
 
 
+def resolved_runtime(device: str, runtime: str | None) -> tuple[str, str]:
+    """``(device type, runtime)`` that a run with these options uses on this machine (e.g.
+    ``("cpu", "fp32")`` for ``"auto"`` and ``None`` without a GPU; ``"int8"`` always gets the
+    CPU). Options that cannot be resolved here (``"cuda"`` without a GPU) come back as given."""
+    from nokoding.inference.runtime import default_runtime, resolve_device
+
+    try:
+        dev = resolve_device(device, runtime)
+    except ValueError:
+        return device, runtime or "auto"
+    return dev.type, runtime or default_runtime(dev)
+
+
 def summary_settings(settings: dict[str, Any], model: str | os.PathLike[str], device: str,
-                     threshold: float | None, formats: Sequence[str]) -> dict[str, Any]:
+                     threshold: float | None, formats: Sequence[str], runtime: str | None = None) -> dict[str, Any]:
     """The run's options as ``summary.json`` records them: the resume ``settings`` (whose
-    ``model`` is the fingerprint, kept as ``model_key``) with the model as given, the device,
-    the threshold and the output formats."""
+    ``model`` is the fingerprint, kept as ``model_key``) with the model as given, the device
+    as given and as used, the runtime used, the threshold and the output formats."""
+    used_device, used_runtime = resolved_runtime(device, runtime)
     return {**settings, "model": str(model), "model_key": settings["model"], "device": device,
-            "threshold": threshold, "formats": list(formats)}
+            "device_used": used_device, "runtime": used_runtime, "threshold": threshold,
+            "formats": list(formats)}
 
 
 def model_key(model: str | os.PathLike[str]) -> str:
@@ -268,14 +284,15 @@ def model_key(model: str | os.PathLike[str]) -> str:
 
 
 def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None,
-                 interviewer: Sequence[str] = ()) -> dict[str, Any]:
+                 interviewer: Sequence[str] = (), device: str = "auto") -> dict[str, Any]:
     """What must match for a finished document to be reused when a run is resumed.
 
-    ``runtime`` and ``interviewer`` are recorded only when given (so runs made before they
-    existed stay resumable).
+    ``runtime`` is recorded only when it is not the default for ``device`` on this machine
+    (:func:`resolved_runtime`: ``--runtime fp32`` on a CPU and no ``--runtime`` are the same
+    run), ``interviewer`` only when given — so runs made before they existed stay resumable.
     """
     settings: dict[str, Any] = {"model": model, "top_k": top_k, "roles": sorted(roles)}
-    if runtime is not None:
+    if runtime is not None and resolved_runtime(device, None) != resolved_runtime(device, runtime):
         settings["runtime"] = runtime
     if interviewer:
         settings["interviewer"] = sorted(interviewer)
@@ -603,11 +620,11 @@ def tag(
     if suggester is None:
         from nokoding.inference.runtime import resolve_device
 
-        resolve_device(device)  # e.g. cuda without a GPU: refuse before any work
+        resolve_device(device, runtime)  # e.g. cuda without a GPU: refuse before any work
     summary = TagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
-    summary.settings = summary_settings(settings, model, device, threshold, formats)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device)
+    summary.settings = summary_settings(settings, model, device, threshold, formats, runtime)
     read = reader or transcript_reader(interviewer)
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []

@@ -137,6 +137,40 @@ def test_cli_runtime_reaches_the_model_and_a_changed_runtime_redoes(tmp_path, co
     assert result.exit_code == 2 and "int8 is CPU-only" in result.output
 
 
+def test_default_and_explicit_default_runtime_are_one_run_and_the_summary_names_it(tmp_path, corpus, codebook,
+                                                                                monkeypatch):
+    # `tag` without --runtime and `tag --runtime fp32` do the same work on a CPU: the second
+    # resumes; summary.json says which device and runtime were used; int8 with the default
+    # device runs on the CPU even where a GPU exists
+    import torch
+
+    import nokoding.tagging as tag_module
+
+    asked = []
+
+    def fake_suggester(model, top_k, device, runtime):
+        asked.append(runtime)
+        return FakeSuggester(codebook, top_k)
+
+    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
+    monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
+    monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    app = __import__("nokoding.cli", fromlist=["app"]).app
+    out = tmp_path / "out"
+    args = ["tag", str(corpus), "--out", str(out), "--format", "csv"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    settings = json.loads((out / "summary.json").read_text(encoding="utf-8"))["settings"]
+    assert (settings["device"], settings["device_used"], settings["runtime"]) == ("auto", "cpu", "fp32")
+    result = CliRunner().invoke(app, [*args, "--runtime", "fp32"])
+    assert result.exit_code == 0 and asked == [None], result.output  # resumed: no model needed
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine
+    result = CliRunner().invoke(app, [*args, "--runtime", "int8"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "summary.json").read_text(encoding="utf-8"))["settings"]
+    assert (settings["device_used"], settings["runtime"]) == ("cpu", "int8") and asked == [None, "int8"]
+
+
 def test_threshold_limits_qdpx_codings_but_not_csv(tmp_path, corpus, codebook):
     summary = run([corpus], tmp_path / "out", FakeSuggester(codebook), threshold=0.6)
     codings = read_qdpx(tmp_path / "out" / "project.qdpx", like=codebook).codings

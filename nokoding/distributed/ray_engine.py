@@ -271,8 +271,8 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer)
-    summary.settings = summary_settings(settings, model, device, threshold, fmts)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device)
+    summary.settings = summary_settings(settings, model, device, threshold, fmts, runtime)
     if reader is None and interviewer:
         reader = transcript_reader(interviewer)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)

@@ -209,7 +209,8 @@ def run_cv(
         runtimes: extra inference runtimes (e.g. ``("int8",)``) for fine-tuned methods: each
             fold's fitted model is also scored in each of them, reported as a method
             ``"<name>@<runtime>"`` — a paired comparison (same splits, same fitted models; only
-            the inference differs). Other methods ignore them.
+            the inference differs). Other methods ignore them; at least one fine-tuned method
+            must be among ``strategies``.
         progress: called with a one-line message after each fold.
 
     Returns:
@@ -218,7 +219,7 @@ def run_cv(
     Raises:
         KeyError: for an unknown strategy or a record whose code is not in the codebook.
         ValueError: for bad fold/repeat numbers, a per-method repeat count above ``n_repeats``
-            or an unknown runtime.
+            an unknown runtime, or a runtime without a fine-tuned method to score.
     """
     from nokoding.evaluate.strategies import STRATEGIES
 
@@ -234,11 +235,15 @@ def run_cv(
     folds = grouped_folds(units, codebook, n_folds=n_folds, n_repeats=n_repeats, seed=seed)
     repeats = dict(repeats or {})
     for rt in runtimes:
-        if rt not in ("fp32", "int8"):
-            raise ValueError(f"unknown evaluation runtime {rt!r}; use 'fp32' or 'int8' (CPU)")
+        if rt != "int8":
+            raise ValueError(f"unknown evaluation runtime {rt!r}; use 'int8' (every method is scored in fp32 anyway)")
     for name in strategies:
         if name not in STRATEGIES:
             raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    if runtimes and not any(STRATEGIES[name].fine_tuned for name in strategies):
+        tuned = ", ".join(n for n, i in STRATEGIES.items() if i.fine_tuned)
+        raise ValueError(f"runtime {', '.join(runtimes)} is only scored for fine-tuned methods ({tuned}), "
+                         "and none was asked for")
         if not 1 <= repeats.get(name, n_repeats) <= n_repeats:
             raise ValueError(f"repeats for {name!r} must be between 1 and {n_repeats}")
     texts = [u.text for u in units]

@@ -38,6 +38,7 @@ from nokoding.inference.runtime import (
     check_runtime,
     configure_threads,
     default_max_batch_tokens,
+    default_runtime,
     prepare_model,
     resolve_device,
 )
@@ -71,7 +72,8 @@ class Engine:
     Args:
         model: a module following :class:`nokoding.inference.types.InferenceModel`
             (e.g. ``nokoding.CodingModel``).
-        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"`` or ``"cuda"``.
+        device: ``"auto"`` (CUDA if available, else CPU; always the CPU for ``"int8"``),
+            ``"cpu"`` or ``"cuda"``.
         runtime: ``"fp32"``, ``"bf16"`` or ``"int8"`` (CPU only); ``None`` = ``"bf16"`` on a
             GPU, ``"fp32"`` on the CPU. See :mod:`nokoding.inference.runtime`.
         max_batch_tokens: padded tokens per batch (rows × longest row); ``None`` = sized
@@ -103,8 +105,8 @@ class Engine:
         threads: int | None = None,
     ) -> None:
         self.model = model
-        self.device = resolve_device(device)
-        self.runtime = runtime or ("bf16" if self.device.type == "cuda" else "fp32")
+        self.device = resolve_device(device, runtime)
+        self.runtime = runtime or default_runtime(self.device)
         check_runtime(self.runtime, self.device)  # at construction, before any text is read
         if self.device.type == "cpu" or threads is not None:
             configure_threads(threads)

@@ -22,10 +22,9 @@ Recipe (applied to a private fp32 copy of the model, never to the source):
    the activations (``reduce_range=True``). With the shipped model, the activation bit was
    worth more than the weight bit.
 
-Which layers: every ``nn.Linear`` whose output is at least ``hidden_size`` wide
-(:func:`int8_layer_names`) — the encoder's attention and FFN projections, not the
-classification heads (a head's few weights cost nothing in fp32 and its rounding would land
-directly on the logits).
+Which layers: every ``nn.Linear`` of the encoder (:func:`int8_layer_names`) — its attention
+and FFN projections, not the classification heads. The int8 copy shares the source model's
+embedding tables (they are not quantised), so it adds only the int8 weights to memory.
 
 Measured with the shipped model (``python benchmarks/bench_int8_agreement.py``; README,
 "Speed"): see ``benchmarks/results/int8_agreement_cpu.md``. An int8 result depends slightly
@@ -71,14 +70,19 @@ WEIGHT_RANGE = (-64, 63)
 def int8_layer_names(model: torch.nn.Module) -> list[str]:
     """Names of the ``nn.Linear`` layers that the ``"int8"`` runtime quantises.
 
-    The layers whose output is at least ``hidden_size`` wide (the first Hugging Face config
-    found in the model; 768 without one): the encoder's attention and FFN projections, not
-    the classification heads.
+    Every linear layer inside the encoder — the first Hugging Face ``PreTrainedModel`` in
+    ``model`` (:func:`nokoding.inference.runtime.hf_encoder`): its attention and FFN
+    projections — never a classification head outside it (a head's few weights cost nothing
+    in fp32, and its rounding would land directly on the logits). A model without a Hugging
+    Face encoder: the linear layers whose output is at least 768 wide.
     """
-    from nokoding.inference.runtime import _encoder_shape
+    from nokoding.inference.runtime import hf_encoder
 
-    hidden = _encoder_shape(model)[0]
-    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features >= hidden]
+    found = hf_encoder(model)
+    if found is None:
+        return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and m.out_features >= 768]
+    prefix = f"{found[0]}." if found[0] else ""
+    return [prefix + n for n, m in found[1].named_modules() if isinstance(m, torch.nn.Linear)]
 
 
 def calibration_texts(model: Any) -> list[str]:
@@ -225,7 +229,11 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
         warnings.filterwarnings("ignore", message=".*deprecated.*")
         warnings.filterwarnings("ignore", message=".*torchao.*")
-        from torch.ao.quantization import PerChannelMinMaxObserver, QConfig, quantize_dynamic
+        from torch.ao.quantization import (
+            PerChannelMinMaxObserver,
+            QConfig,
+            quantize_dynamic,
+        )
         from torch.ao.quantization.observer import default_dynamic_quant_observer
 
         _select_engine()

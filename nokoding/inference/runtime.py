@@ -5,8 +5,9 @@ Runtimes:
 * ``"fp32"`` — float32 weights and activations (CPU default).
 * ``"bf16"`` — a bfloat16 copy of the model (GPU default); logits and embeddings are
   returned as float32. Works on CPU too, but is only fast on CPUs with AMX/AVX512-BF16.
-* ``"int8"`` — CPU only: the encoder's linear layers smoothed (SmoothQuant, calibrated on
-  the model's own training segments) and dynamically quantised to int8 — see
+* ``"int8"`` — CPU only (``device="auto"`` then means the CPU): the encoder's linear layers
+  smoothed (SmoothQuant, calibrated on the model's own training segments — at most 128 — or,
+  without them, its codebook's code descriptions) and dynamically quantised to int8 — see
   :mod:`nokoding.inference.int8`. Activations get one quantisation scale per batch, so,
   unlike fp32, an int8 result depends slightly on which other segments share its batch.
 
@@ -25,7 +26,7 @@ import math
 import os
 import threading
 import weakref
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -39,6 +40,8 @@ __all__ = [
     "check_runtime",
     "configure_threads",
     "default_max_batch_tokens",
+    "default_runtime",
+    "hf_encoder",
     "int8_layer_names",
     "prepare_model",
     "resolve_device",
@@ -56,16 +59,18 @@ _CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torc
 _CACHE_LOCK = threading.Lock()
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto", runtime: str | None = None) -> torch.device:
     """Turn ``"auto"``/``"cpu"``/``"cuda"``/``"cuda:N"`` into a ``torch.device``.
 
-    ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU.
+    ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU — except for
+    ``runtime="int8"`` (a CPU-only runtime), which always gets the CPU.
 
     Raises:
         ValueError: for an unknown device name, or ``"cuda"`` when no GPU is usable.
     """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        use_gpu = torch.cuda.is_available() and runtime != "int8"
+        return torch.device("cuda" if use_gpu else "cpu")
     if device == "cpu":
         return torch.device("cpu")
     if isinstance(device, str) and device.split(":")[0] == "cuda":
@@ -73,6 +78,11 @@ def resolve_device(device: str = "auto") -> torch.device:
             raise ValueError("device='cuda' was requested but torch sees no CUDA GPU")
         return torch.device(device)
     raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'")
+
+
+def default_runtime(device: torch.device) -> str:
+    """The runtime used when none is given: ``"bf16"`` on a GPU, ``"fp32"`` on the CPU."""
+    return "bf16" if device.type == "cuda" else "fp32"
 
 
 def available_cpus() -> int:
@@ -116,16 +126,27 @@ def configure_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+def hf_encoder(model: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    """``(name, module)`` of the first Hugging Face ``PreTrainedModel`` inside ``model`` (the
+    encoder/backbone; ``""`` when ``model`` is one itself), or ``None``."""
+    from transformers import PreTrainedModel
+
+    for name, module in model.named_modules():
+        if isinstance(module, PreTrainedModel):
+            return name, module
+    return None
+
+
 def _encoder_shape(model: torch.nn.Module) -> tuple[int, int, int]:
-    """(hidden size, FFN size, attention heads) from the first HF config found, else BERT-base."""
-    for module in model.modules():
-        cfg = getattr(module, "config", None)
-        if cfg is not None and hasattr(cfg, "hidden_size"):
-            return (
-                int(cfg.hidden_size),
-                int(getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)),
-                int(getattr(cfg, "num_attention_heads", 12)),
-            )
+    """(hidden size, FFN size, attention heads) from the encoder's HF config, else BERT-base."""
+    found = hf_encoder(model)
+    cfg = getattr(found[1], "config", None) if found else None
+    if cfg is not None and hasattr(cfg, "hidden_size"):
+        return (
+            int(cfg.hidden_size),
+            int(getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)),
+            int(getattr(cfg, "num_attention_heads", 12)),
+        )
     return 768, 3072, 12
 
 
@@ -185,6 +206,26 @@ def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def _copy_memo(model: torch.nn.Module, runtime: str) -> dict[int, Any]:
+    """A ``copy.deepcopy`` memo: what a prepared copy shares with its source instead of copying.
+
+    * The tokenizer (read only; the engine builds its own backend copy): a Python-side
+      copy of a 250k-piece tokenizer costs about 290 MB.
+    * For ``"int8"``, the embedding tables, which int8 leaves in fp32 (96 M of me5-small's
+      118 M parameters) — only when the source already is fp32 on the CPU, since converting
+      a shared tensor would convert the source too.
+    """
+    memo: dict[int, Any] = {}
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        memo[id(tokenizer)] = tokenizer
+    if runtime == "int8" and _params_match(model, torch.device("cpu"), torch.float32):
+        for m in model.modules():
+            if isinstance(m, torch.nn.Embedding):
+                memo.update({id(p): p for p in m.parameters(recurse=False)})
+    return memo
+
+
 def check_runtime(runtime: str, device: torch.device) -> None:
     """Refuse a runtime outside :data:`RUNTIMES`, or ``"int8"`` on a GPU.
 
@@ -229,7 +270,7 @@ def prepare_model(
     if _params_match(model, device, dtype) and runtime != "int8":
         prepared = model
     else:
-        prepared = _fold_lora(copy.deepcopy(model))
+        prepared = _fold_lora(copy.deepcopy(model, _copy_memo(model, runtime)))
         if runtime == "int8":
             prepared = quantize_int8(prepared.to(device="cpu", dtype=torch.float32).eval(), calibration_texts(model))
         else:

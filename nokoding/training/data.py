@@ -73,12 +73,15 @@ def load_training_data(
 
     Args:
         data: a corpus name or folder (read with ``nokoding.corpora.load_records``), a JSON
-            Lines file of records (:func:`read_jsonl`), or an iterable of record mappings.
+            Lines file of records (:func:`read_jsonl`), a ``datasets.Dataset`` from
+            :func:`nokoding.corpora.load` (class-number labels are turned back into ids), or
+            an iterable of record mappings.
         codebook: a :class:`Codebook`, a codebook name/YAML path (``nokoding.corpora.load_codebook``),
             or ``None`` to take the corpus's own codebook (only when ``data`` is a name/path).
 
     Raises:
-        TrainingDataError: ``codebook`` is ``None`` for in-memory records, or there are no records.
+        TrainingDataError: ``codebook`` is ``None`` for in-memory records or a Dataset, or there
+            are no records.
     """
     if isinstance(data, (str, os.PathLike)) and Path(data).suffix in (".jsonl", ".json") and Path(data).is_file():
         records = read_jsonl(data)
@@ -93,10 +96,11 @@ def load_training_data(
         if codebook is None:
             codebook = corpora.load_codebook(data)
     else:
-        records = [dict(r) for r in data]
+        records = _dataset_records(data) if hasattr(data, "features") else [dict(r) for r in data]
         origin = "records"
         if codebook is None:
-            raise TrainingDataError("training on in-memory records needs a codebook (codebook=...)")
+            what = "a datasets.Dataset" if hasattr(data, "features") else "in-memory records"
+            raise TrainingDataError(f"training on {what} needs a codebook (codebook=..., e.g. the corpus name)")
     if not isinstance(codebook, Codebook):
         from nokoding import corpora
 
@@ -104,6 +108,28 @@ def load_training_data(
     if not records:
         raise TrainingDataError(f"{origin}: no training records")
     return records, codebook
+
+
+#: Label columns of :func:`nokoding.corpora.load`'s Dataset → the record fields they hold.
+_DATASET_LABELS = {"code": "code_id", "category": "category_id", "sentiment": "sentiment"}
+
+
+def _dataset_records(dataset: Any) -> list[dict[str, Any]]:
+    """Rows of a ``datasets.Dataset`` as records: class-number label columns (ClassLabel, as
+    :func:`nokoding.corpora.load` writes them) turned back into code ids, category ids and
+    sentiment labels (-1 = none)."""
+    features = dataset.features
+    records = []
+    for row in dataset:
+        rec = dict(row)
+        for column, field_name in _DATASET_LABELS.items():
+            feature = features.get(column)
+            value = rec.get(column)
+            if hasattr(feature, "int2str") and isinstance(value, int):
+                rec.pop(column)
+                rec[field_name] = feature.int2str(value) if value >= 0 else None
+        records.append(rec)
+    return records
 
 
 def _code_of(record: Mapping[str, Any], codebook: Codebook, where: str) -> str | None:

@@ -172,3 +172,17 @@ def test_cli_evaluate_model_on_held_out_csv(saved_model, tmp_path):
     assert bad.exit_code == 1
     assert "unknown-code" in bad.output and "held.csv" in bad.output and "Økonomi" in bad.output
     assert "before training" not in bad.output and "too-few-examples" not in bad.output
+
+
+def test_an_extra_runtime_without_a_fine_tuned_method_is_refused_before_any_work():
+    # `--also-runtime int8 --strategy majority` would silently produce no int8 row
+    from nokoding.codebook import Codebook
+    from nokoding.evaluate.cv import run_cv
+
+    from .conftest import CODEBOOK
+
+    codebook = Codebook.from_dict(CODEBOOK)
+    with pytest.raises(ValueError, match="only scored for fine-tuned methods"):
+        run_cv(make_records(per_code=3), codebook, ["majority", "prototype"], n_folds=2, n_repeats=1, runtimes=["int8"])
+    with pytest.raises(ValueError, match="unknown evaluation runtime 'fp32'"):
+        run_cv(make_records(per_code=3), codebook, ["frozen"], n_folds=2, n_repeats=1, runtimes=["fp32"])

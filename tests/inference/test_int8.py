@@ -158,3 +158,38 @@ def test_a_model_without_calibration_texts_is_quantised_unsmoothed(tiny_model_cl
     assert not any(isinstance(m, ScaledInput) for m in int8.modules())
     assert sum(isinstance(m, Int8Linear) for m in int8.modules()) == 6
     assert len(list(predict(model, ["en tekst", ""], device="cpu", runtime="int8"))) == 2
+
+
+def test_int8_with_the_default_device_runs_on_the_cpu_even_with_a_gpu(prototype_model, monkeypatch):
+    from nokoding.inference.engine import Engine
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    engine = Engine(prototype_model, runtime="int8")
+    assert engine.device.type == "cpu" and engine.runtime == "int8"
+    from nokoding.inference.runtime import resolve_device
+
+    assert resolve_device("auto").type == "cuda"  # without int8, auto still means the GPU
+
+
+def test_a_linear_head_wider_than_the_encoder_stays_fp32(tiny_model_class, tmp_path) -> None:
+    # 40 codes on a 32-wide encoder: the head is not an encoder layer, whatever its width
+    from nokoding.inference.int8 import int8_layer_names
+
+    path = make_tiny_encoder(tmp_path / "enc", "wordpiece", hidden_size=32, num_layers=1, max_position_embeddings=64)
+    model = tiny_model_class(path, n_codes=40).eval()
+    names = int8_layer_names(model)
+    assert len(names) == 6 and all(n.startswith("encoder.encoder.layer.0.") for n in names)
+
+
+def test_int8_copy_shares_the_embedding_tables_and_tokenizer_with_its_source(prototype_model) -> None:
+    # int8 leaves the embeddings in fp32: a second copy of them (most of a multilingual
+    # encoder's parameters) would only cost memory
+    from nokoding.inference.runtime import prepare_model
+
+    int8 = prepare_model(prototype_model, torch.device("cpu"), "int8")
+    tables = [n for n, m in prototype_model.named_modules() if isinstance(m, torch.nn.Embedding)]
+    assert tables
+    for name in tables:
+        assert int8.get_submodule(name).weight is prototype_model.get_submodule(name).weight
+    assert int8.tokenizer is prototype_model.tokenizer
+    assert int8.encoder.embeddings is not prototype_model.encoder.embeddings  # modules are copies

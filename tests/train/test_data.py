@@ -103,3 +103,19 @@ def test_corpus_name_brings_its_codebook(small_corpus):
     records, cb = load_training_data(small_corpus, None)
     assert cb.name == "tiny_study" and len(records) == 6
     assert isinstance(code_targets(build_examples(records, cb), cb), torch.Tensor)
+
+
+def test_the_datasets_view_of_a_corpus_trains_like_its_records():
+    # nokoding.corpora.load gives class-number labels; train() must read them back as ids
+    dataset = corpora.load("thesis_mrs")
+    with pytest.raises(TrainingDataError, match="datasets.Dataset needs a codebook"):
+        load_training_data(dataset, None)
+    from_dataset, codebook = load_training_data(dataset, "thesis_mrs")
+    from_records, _ = load_training_data("thesis_mrs", None)
+    assert len(from_dataset) == len(from_records) == 113
+    for a, b in zip(from_dataset, from_records, strict=True):
+        assert (a["id"], a["text"], a["code_id"], a["category_id"]) == (b["id"], b["text"], b["code_id"], b["category_id"])
+        assert a["sentiment"] == b.get("sentiment")
+    examples_a = build_examples(from_dataset, codebook)
+    examples_b = build_examples(from_records, codebook)
+    assert [(e.text, e.code_ids, e.sentiment) for e in examples_a] == [(e.text, e.code_ids, e.sentiment) for e in examples_b]
