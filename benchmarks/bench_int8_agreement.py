@@ -91,11 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     from nokoding import corpora, load_model
     from nokoding.evaluate.metrics import macro_f1
     from nokoding.evaluate.splits import record_code_id
-    from nokoding.inference.int8 import (
-        SMOOTHING_ALPHA,
-        calibration_texts,
-        int8_layer_names,
-    )
+    from nokoding.inference.int8 import SMOOTHING_ALPHA, Int8Linear, calibration_texts
+    from nokoding.inference.runtime import prepare_model
     from nokoding.ingest import read
     from nokoding.segmentation import segment
 
@@ -132,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/bench_int8_agreement.py",
         "model": args.model,
         "int8": {"alpha": SMOOTHING_ALPHA, "calibration_texts": len(calibration_texts(model)),
-                 "layers": len(int8_layer_names(model))},
+                 "int8_layers": sum(isinstance(m, Int8Linear)
+                                    for m in prepare_model(model, torch.device("cpu"), "int8").modules())},
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
         "thesis_quotes": thesis,
