@@ -99,8 +99,14 @@ def load_training_data(
         records = _dataset_records(data) if hasattr(data, "features") else [dict(r) for r in data]
         origin = "records"
         if codebook is None:
-            what = "a datasets.Dataset" if hasattr(data, "features") else "in-memory records"
-            raise TrainingDataError(f"training on {what} needs a codebook (codebook=..., e.g. the corpus name)")
+            if hasattr(data, "features"):
+                # nokoding.corpora.load describes its Dataset as "nokoding corpus NAME: title"
+                description = str(getattr(getattr(data, "info", None), "description", "") or "")
+                name = description.removeprefix("nokoding corpus ").split(":")[0] if description.startswith(
+                    "nokoding corpus ") else ""
+                hint = f"codebook={name!r}" if name else "codebook=..., e.g. the corpus name"
+                raise TrainingDataError(f"training on a datasets.Dataset needs a codebook ({hint})")
+            raise TrainingDataError("training on in-memory records needs a codebook (codebook=...)")
     if not isinstance(codebook, Codebook):
         from nokoding import corpora
 

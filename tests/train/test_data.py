@@ -108,7 +108,7 @@ def test_corpus_name_brings_its_codebook(small_corpus):
 def test_the_datasets_view_of_a_corpus_trains_like_its_records():
     # nokoding.corpora.load gives class-number labels; train() must read them back as ids
     dataset = corpora.load("thesis_mrs")
-    with pytest.raises(TrainingDataError, match="datasets.Dataset needs a codebook"):
+    with pytest.raises(TrainingDataError, match=r"datasets.Dataset needs a codebook \(codebook='thesis_mrs'\)"):
         load_training_data(dataset, None)
     from_dataset, codebook = load_training_data(dataset, "thesis_mrs")
     from_records, _ = load_training_data("thesis_mrs", None)
