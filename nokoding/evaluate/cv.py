@@ -218,7 +218,7 @@ def run_cv(
 
     Raises:
         KeyError: for an unknown strategy or a record whose code is not in the codebook.
-        ValueError: for bad fold/repeat numbers, a per-method repeat count above ``n_repeats``
+        ValueError: for bad fold/repeat numbers, a per-method repeat count outside 1…``n_repeats``,
             an unknown runtime, or a runtime without a fine-tuned method to score.
     """
     from nokoding.evaluate.strategies import STRATEGIES
@@ -240,12 +240,12 @@ def run_cv(
     for name in strategies:
         if name not in STRATEGIES:
             raise KeyError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        if not 1 <= repeats.get(name, n_repeats) <= n_repeats:
+            raise ValueError(f"repeats for {name!r} must be between 1 and {n_repeats}")
     if runtimes and not any(STRATEGIES[name].fine_tuned for name in strategies):
         tuned = ", ".join(n for n, i in STRATEGIES.items() if i.fine_tuned)
         raise ValueError(f"runtime {', '.join(runtimes)} is only scored for fine-tuned methods ({tuned}), "
                          "and none was asked for")
-        if not 1 <= repeats.get(name, n_repeats) <= n_repeats:
-            raise ValueError(f"repeats for {name!r} must be between 1 and {n_repeats}")
     texts = [u.text for u in units]
     methods: dict[str, MethodRun] = {}
     U = len(units)

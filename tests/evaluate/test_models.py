@@ -186,3 +186,16 @@ def test_an_extra_runtime_without_a_fine_tuned_method_is_refused_before_any_work
         run_cv(make_records(per_code=3), codebook, ["majority", "prototype"], n_folds=2, n_repeats=1, runtimes=["int8"])
     with pytest.raises(ValueError, match="unknown evaluation runtime 'fp32'"):
         run_cv(make_records(per_code=3), codebook, ["frozen"], n_folds=2, n_repeats=1, runtimes=["fp32"])
+
+
+def test_a_per_method_repeat_count_outside_1_to_n_repeats_is_refused():
+    # `--strategy-repeats majority=5 --repeats 3` must fail before any fold runs
+    from nokoding.codebook import Codebook
+    from nokoding.evaluate.cv import run_cv
+
+    from .conftest import CODEBOOK
+
+    codebook = Codebook.from_dict(CODEBOOK)
+    for bad in (0, 3):
+        with pytest.raises(ValueError, match="repeats for 'majority' must be between 1 and 2"):
+            run_cv(make_records(per_code=3), codebook, ["majority"], n_folds=2, n_repeats=2, repeats={"majority": bad})
