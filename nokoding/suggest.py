@@ -33,7 +33,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from nokoding.inference import RawPrediction
     from nokoding.model import CodingModel
 
-__all__ = ["SuggestionList", "clear_model_cache", "get_model", "iter_suggestions", "suggest_codes", "to_suggestion"]
+__all__ = [
+    "SuggestionList",
+    "check_ranking",
+    "clear_model_cache",
+    "get_model",
+    "iter_suggestions",
+    "suggest_codes",
+    "to_suggestion",
+]
 
 _CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
@@ -159,6 +167,18 @@ def input_items(
             )
 
 
+def check_ranking(top_k: int | None, threshold: float | None) -> None:
+    """Refuse ``top_k`` < 1 and a ``threshold`` outside 0–1 (``None`` for either: no limit).
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+
+
 def to_suggestion(
     model: CodingModel,
     raw: RawPrediction,
@@ -237,10 +257,7 @@ def iter_suggestions(
         ValueError: ``top_k`` < 1 or ``threshold`` outside 0–1 (at the call, before any input
             is read), and as :func:`suggest_codes`.
     """
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1 (or None for all codes), got {top_k}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    check_ranking(top_k, threshold)
     m = get_model(model)
     return _suggestions(m, texts_or_segments, top_k=top_k, evidence_k=evidence_k, threshold=threshold,
                         device=device, runtime=runtime, max_batch_tokens=max_batch_tokens)

@@ -221,16 +221,17 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     check_roles(roles)
-    from nokoding.inference.runtime import RUNTIMES
+    if runtime is not None:  # the device kind is enough here; a missing GPU is found later
+        import torch
 
-    if runtime is not None and runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; use fp32, int8 (CPU) or bf16")
-    if runtime == "int8" and device.startswith("cuda"):
-        raise ValueError("runtime int8 is CPU-only; use --device cpu (or auto), or bf16 on a GPU")
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+        from nokoding.inference.runtime import check_runtime
+
+        check_runtime(runtime, torch.device("cuda" if device.startswith("cuda") else "cpu"))
+    from nokoding.suggest import check_ranking
+
+    if top_k is None:  # tag writes a fixed number of code columns
+        raise ValueError("top_k must be at least 1, got None")
+    check_ranking(top_k, threshold)
     return fmts
 
 

@@ -235,7 +235,8 @@ def check_runtime(runtime: str, device: torch.device) -> None:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     if runtime == "int8" and device.type != "cpu":
-        raise ValueError("runtime='int8' is CPU-only (dynamic quantisation); use 'bf16' on a GPU")
+        raise ValueError("runtime int8 is CPU-only (dynamic quantisation); use device cpu (or auto), "
+                         "or runtime bf16 on a GPU")
 
 
 def prepare_model(
