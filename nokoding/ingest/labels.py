@@ -46,7 +46,17 @@ MIN_NAME_LABELS = 2
 #: Capitalised words that open sentences or header lines ("Dato: 12.03.2024") and are
 #: therefore never taken for a speaker's name (compared in lower case, first word).
 NOT_NAMES = frozenset(
-    ["det", "den", "dette", "disse", "de", "dei", "jeg", "eg", "vi", "me", "du", "han", "hun", "ho", "men", "og", "så", "ja", "nei", "jo", "hva", "kva", "hvordan", "korleis", "hvorfor", "kvifor", "når", "kor", "hvor", "altså", "eksempel", "for", "fordi", "problemet", "poenget", "spørsmålet", "svaret", "merk", "obs", "tema", "dato", "sted", "stad", "tid", "tidspunkt", "varighet", "lengde", "note", "notat", "kommentar", "stikkord", "sammendrag", "oppsummering", "intervju", "transkripsjon", "transkribert", "fil", "lydfil", "opptak", "prosjekt", "deltakere", "deltakarar", "til", "fra", "frå", "om", "kl", "klokka", "https", "http", "www", "mål", "målet", "resultat", "resultatet", "les", "se", "sjå"]
+    [
+        "det", "den", "dette", "disse", "de", "dei", "jeg", "eg", "vi", "me", "du", "han",
+        "hun", "ho", "men", "og", "så", "ja", "nei", "jo", "hva", "kva", "hvordan", "korleis",
+        "hvorfor", "kvifor", "når", "kor", "hvor", "altså", "eksempel", "for", "fordi",
+        "problemet", "poenget", "spørsmålet", "svaret", "merk", "obs", "tema", "dato", "sted",
+        "stad", "tid", "tidspunkt", "varighet", "lengde", "note", "notat", "kommentar",
+        "stikkord", "sammendrag", "oppsummering", "intervju", "transkripsjon", "transkribert",
+        "fil", "lydfil", "opptak", "prosjekt", "deltakere", "deltakarar", "til", "fra", "frå",
+        "om", "kl", "klokka", "https", "http", "www", "mål", "målet", "resultat", "resultatet",
+        "les", "se", "sjå",
+    ]
 )
 
 _UPPER = "A-ZÆØÅÄÖÜÉÈÁ"

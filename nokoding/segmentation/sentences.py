@@ -32,17 +32,33 @@ __all__ = ["EXTRA_ABBREVIATIONS", "MONTHS", "NEVER_FINAL", "sentence_spans", "sp
 
 #: Abbreviations (lower case, without the final dot) added to Punkt's Norwegian model.
 EXTRA_ABBREVIATIONS = frozenset(
-    ["f.eks", "bl.a", "dvs", "d.v.s", "ca", "nr", "mht", "m.h.t", "evt", "ev", "ift", "i.f.t", "iht", "i.h.t", "ifm", "i.f.m", "mtp", "m.t.p", "pga", "p.g.a", "jf", "jfr", "inf", "int", "etg", "kap", "avd", "adm", "ref", "tlf", "stk", "vs", "hhv", "h.h.v", "ang", "vedr", "iflg", "inkl", "ekskl", "tilsv", "div", "forts", "bl", "t.d", "m.a", "o.a", "e.l", "mv", "m.v", "m.m", "o.l", "osv", "o.s.v", "etc", "t.o.m", "f.o.m", "ns", "kl", "kr", "mill", "mrd", "prof", "dr", "st", "sml", "utg", "gl", "mnd"]
+    [
+        "f.eks", "bl.a", "dvs", "d.v.s", "ca", "nr", "mht", "m.h.t", "evt", "ev", "ift",
+        "i.f.t", "iht", "i.h.t", "ifm", "i.f.m", "mtp", "m.t.p", "pga", "p.g.a", "jf", "jfr",
+        "inf", "int", "etg", "kap", "avd", "adm", "ref", "tlf", "stk", "vs", "hhv", "h.h.v",
+        "ang", "vedr", "iflg", "inkl", "ekskl", "tilsv", "div", "forts", "bl", "t.d", "m.a",
+        "o.a", "e.l", "mv", "m.v", "m.m", "o.l", "osv", "o.s.v", "etc", "t.o.m", "f.o.m", "ns",
+        "kl", "kr", "mill", "mrd", "prof", "dr", "st", "sml", "utg", "gl", "mnd",
+    ]
 )
 
 #: Abbreviations after which a sentence never ends (a proposed boundary is removed).
 NEVER_FINAL = frozenset(
-    ["f.eks", "bl.a", "dvs", "d.v.s", "ca", "nr", "mht", "m.h.t", "evt", "ev", "ift", "i.f.t", "iht", "i.h.t", "ifm", "i.f.m", "mtp", "m.t.p", "pga", "p.g.a", "jf", "jfr", "inf", "int", "etg", "kap", "avd", "ref", "tlf", "vs", "hhv", "h.h.v", "ang", "vedr", "iflg", "inkl", "ekskl", "tilsv", "t.d", "m.a", "t.o.m", "f.o.m", "kl", "kr", "prof", "dr", "sml"]
+    [
+        "f.eks", "bl.a", "dvs", "d.v.s", "ca", "nr", "mht", "m.h.t", "evt", "ev", "ift",
+        "i.f.t", "iht", "i.h.t", "ifm", "i.f.m", "mtp", "m.t.p", "pga", "p.g.a", "jf", "jfr",
+        "inf", "int", "etg", "kap", "avd", "ref", "tlf", "vs", "hhv", "h.h.v", "ang", "vedr",
+        "iflg", "inkl", "ekskl", "tilsv", "t.d", "m.a", "t.o.m", "f.o.m", "kl", "kr", "prof",
+        "dr", "sml",
+    ]
 )
 
 #: Month names (bokmål and nynorsk share them) for ordinal dates.
 MONTHS = frozenset(
-    ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november", "desember"]
+    [
+        "januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september",
+        "oktober", "november", "desember",
+    ]
 )
 
 _LAST_WORD = re.compile(r"(?:^|\s)\(?([^\s(]+)\.$")
