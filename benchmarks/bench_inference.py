@@ -1,4 +1,4 @@
-"""Inference benchmark: pipeline-style baseline vs. nokoding's batch engine (fp32, int8, bf16).
+"""Inference benchmark: pipeline-style baseline vs. nokoding's batch engine (fp32, int8, onnx, bf16).
 
 Same as ``nokoding bench``; run from the repository root, e.g.
 

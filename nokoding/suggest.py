@@ -303,7 +303,8 @@ def suggest_codes(
         evidence_k: similar hand-coded training segments per suggestion (0: none).
         threshold: keep only codes with probability ≥ ``threshold`` (at most ``top_k``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        runtime: ``"fp32"``, ``"bf16"``, ``"int8"`` or ``None`` (device default).
+        runtime: ``"fp32"``, ``"bf16"``, ``"int8"``, ``"onnx"`` (``[onnx]`` extra) or ``None``
+            (device default); see :mod:`nokoding.inference.runtime`.
         max_batch_tokens: padded tokens per batch; ``None`` sizes it for the device.
 
     Returns:

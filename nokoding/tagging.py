@@ -207,8 +207,9 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
     """Validate options for :func:`tag` and the Ray engine; returns the formats, deduplicated.
 
     Raises:
-        ValueError: unknown format, device, runtime or role, no role, ``int8`` with ``cuda``,
+        ValueError: unknown format, device, runtime or role, no role, ``int8``/``onnx`` with ``cuda``,
             ``top_k`` < 1, threshold outside 0–1.
+        ModuleNotFoundError: ``onnx`` without the ``[onnx]`` extra.
     """
     if isinstance(formats, str):
         formats = formats.split(",")
@@ -250,8 +251,8 @@ def check_roles(roles: Sequence[str]) -> None:
 
 def resolved_runtime(device: str, runtime: str | None) -> tuple[str, str]:
     """``(device type, runtime)`` that a run with these options uses on this machine (e.g.
-    ``("cpu", "fp32")`` for ``"auto"`` and ``None`` without a GPU; ``"int8"`` always gets the
-    CPU). Options that cannot be resolved here (``"cuda"`` without a GPU) come back as given."""
+    ``("cpu", "fp32")`` for ``"auto"`` and ``None`` without a GPU; ``"int8"`` and ``"onnx"``
+    always get the CPU). Options that cannot be resolved here (``"cuda"`` without a GPU) come back as given."""
     from nokoding.inference.runtime import default_runtime, resolve_device
 
     try:
@@ -587,7 +588,8 @@ def tag(
             CSV/JSON Lines always list the top ``top_k``.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (passed to the model).
         runtime: ``"fp32"``, ``"int8"`` (CPU only; faster, and it changes some top codes — see
-            the README) or ``"bf16"``; ``None``: fp32 on CPU, bf16 on a GPU. A run resumed with
+            the README), ``"onnx"`` (CPU only, ``[onnx]`` extra; fp32 in ONNX Runtime, same
+            results) or ``"bf16"``; ``None``: fp32 on CPU, bf16 on a GPU. A run resumed with
             another runtime redoes its documents.
         force: redo documents already finished in ``out_dir``.
         suggester: callable ``segments -> suggestions`` replacing the model (tests, custom models).
@@ -612,6 +614,7 @@ def tag(
             outside 0–1, ``device="cuda"`` without a usable GPU (model runs), ``out_dir`` being a
             file, or ``qdpx`` without any codebook available.
         OSError: if ``out_dir`` cannot be written.
+        ModuleNotFoundError: ``runtime="onnx"`` without the ``[onnx]`` extra.
     """
     started = time.monotonic()
     if isinstance(inputs, (str, os.PathLike)):

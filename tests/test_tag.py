@@ -398,3 +398,17 @@ def test_output_folder_that_is_a_file_and_cuda_without_gpu_are_refused_early(tmp
         with pytest.raises(ValueError, match="no CUDA GPU"):
             tag([corpus], out_dir=tmp_path / "out", device="cuda", progress=False)
         assert not (tmp_path / "out").exists()
+
+
+def test_cli_onnx_runtime_is_refused_up_front_on_a_gpu_or_without_its_extra(tmp_path, corpus, monkeypatch):
+    import importlib.util
+
+    app = __import__("nokoding.cli", fromlist=["app"]).app
+    args = ["tag", str(corpus), "--out", str(tmp_path / "out"), "--format", "csv", "--runtime", "onnx"]
+    result = CliRunner().invoke(app, args + ["--device", "cuda"])
+    assert result.exit_code == 2 and "onnx is CPU-only" in result.output
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    result = CliRunner().invoke(app, args + ["--device", "cpu"])
+    assert result.exit_code == 2 and "pip install 'nokoding[onnx]'" in result.output
+    assert not (tmp_path / "out" / "segments.csv").exists()

@@ -12,7 +12,7 @@ def bench(
     n_segments: int | None = typer.Option(None, help="Segments per mode at most (default 2000 CPU / 100000 GPU)."),
     quick: bool = typer.Option(False, "--quick", help="Small smoke run (2–5 minutes on 2 CPU cores)."),
     arch: list[str] | None = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
-    mode: list[str] | None = typer.Option(None, help="baseline, fp32, int8 (CPU), bf16 (repeatable)."),
+    mode: list[str] | None = typer.Option(None, help="baseline, fp32, int8 (CPU), onnx (CPU, [onnx] extra), bf16 (repeatable)."),
     time_budget: float | None = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
     slice_size: int | None = typer.Option(None, help="Segments per interleaved round (default 128 CPU / 10000 GPU)."),
     compile: bool = typer.Option(False, "--compile", help="Also time the engine under torch.compile."),
@@ -31,7 +31,7 @@ def bench(
             device=device, n_segments=n_segments, quick=quick, archs=arch or None, modes=mode or None,
             time_budget=time_budget, slice_size=slice_size, compile=compile, seed=seed, out_dir=out_dir,
         )
-    except ValueError as exc:
+    except (ValueError, ModuleNotFoundError) as exc:
         raise typer.BadParameter(str(exc)) from exc
 
 

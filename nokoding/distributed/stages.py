@@ -159,7 +159,7 @@ class SuggestActor:
             from the node the actor runs on.
         top_k: codes per segment (as in :func:`nokoding.tagging.tag`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (a Ray GPU actor sees only its own GPU).
-        runtime: ``"fp32"``, ``"int8"``, ``"bf16"`` or ``None`` (the device's default).
+        runtime: ``"fp32"``, ``"int8"``, ``"onnx"``, ``"bf16"`` or ``None`` (the device's default).
         suggester_factory: zero-argument callable returning a suggester
             (``segments -> suggestions``) to use instead of the model; called once, here.
         threads: torch CPU threads in this actor (``None``: leave torch's setting). fp32

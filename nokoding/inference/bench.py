@@ -6,8 +6,9 @@ Measures segments/s and real (unpadded) tokens/s for
   order, fixed batches of 32, each padded to its longest text, truncated at 512 tokens,
   a plain ``nn.Module`` forward under ``torch.no_grad()`` (the pipeline's own context),
   fp32, outputs copied to the host per batch;
-* ``fp32`` / ``int8`` / ``bf16`` — :func:`nokoding.inference.predict` in that runtime
-  (``int8`` on CPU only, ``bf16`` by default on GPU only);
+* ``fp32`` / ``int8`` / ``onnx`` / ``bf16`` — :func:`nokoding.inference.predict` in that
+  runtime (``int8`` and ``onnx`` on CPU only, ``onnx`` when the ``[onnx]`` extra is
+  installed; ``bf16`` by default on GPU only);
 
 for two encoder shapes, randomly initialised (throughput does not depend on the weights):
 
@@ -33,7 +34,8 @@ The engine sorts and batches only within the slice it is given (in real use it s
 chunks of 2,048 texts on CPU), so very small slices understate it: on CPU a slice is 128
 segments (4 baseline batches); 32-segment slices cost the engine about a third more time
 on the same texts (measured on 96 me5-small-shape segments: 8.2 s against 6.1 s).
-Each mode is warmed up first (the int8 quantisation and first CUDA calls are not timed).
+Each mode is warmed up first (the int8 quantisation, the ONNX export and first CUDA calls are
+not timed; the report gives the warm-up seconds).
 
 FLOPs (reported as achieved GFLOP/s, and on a GPU as model FLOP utilisation, MFU): for a
 window of ``n`` real tokens, ``2·N·n + 4·L·n²·H`` where ``N`` is the non-embedding parameter
@@ -300,8 +302,9 @@ def run_benchmark(
             ``quick``: 200 / 10,000). The time budget usually stops a CPU run earlier.
         quick: smaller sizes and budgets for a smoke run.
         archs: subset of :data:`ARCHITECTURES` (default both).
-        modes: subset of ``baseline``, ``fp32``, ``int8``, ``bf16`` (default: baseline, fp32,
-            int8 on CPU; baseline, fp32, bf16 on GPU).
+        modes: subset of ``baseline``, ``fp32``, ``int8``, ``onnx``, ``bf16`` (default:
+            baseline, fp32, int8 and — with the ``[onnx]`` extra installed — onnx on CPU;
+            baseline, fp32, bf16 on GPU).
         time_budget: seconds of timed work per architecture before no new round starts
             (default 200 CPU / 120 GPU; quick 45 / 40).
         slice_size: segments per round (default 128 CPU / 10,000 GPU; quick 64 / 2,500).
@@ -314,12 +317,17 @@ def run_benchmark(
         The result dictionary that was written as JSON.
 
     Raises:
-        ValueError: unknown architecture or mode, ``int8`` on a GPU.
+        ValueError: unknown architecture or mode, ``int8``/``onnx`` on a GPU.
+        ModuleNotFoundError: mode ``onnx`` asked for without the ``[onnx]`` extra.
     """
     from transformers import AutoTokenizer
 
     from nokoding.atomic import atomic_write_text
-    from nokoding.inference.runtime import configure_threads, resolve_device
+    from nokoding.inference.runtime import (
+        CPU_RUNTIMES,
+        configure_threads,
+        resolve_device,
+    )
     from nokoding.testing import make_tiny_encoder
 
     dev = resolve_device(device)
@@ -329,14 +337,21 @@ def run_benchmark(
     for a in archs:
         if a not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {a!r}; choose from {', '.join(ARCHITECTURES)}")
-    modes = modes or (["baseline", "fp32", "bf16"] if gpu else ["baseline", "fp32", "int8"])
+    if not modes:
+        modes = ["baseline", "fp32", "bf16"] if gpu else ["baseline", "fp32", "int8"]
+        if not gpu and _onnx_installed():
+            modes.append("onnx")
     if compile:
         modes = [*modes, "bf16+compile" if gpu else "fp32+compile"]
     for m in modes:
-        if m.split("+")[0] not in ("baseline", "fp32", "int8", "bf16"):
+        if m.split("+")[0] not in ("baseline", "fp32", "int8", "onnx", "bf16"):
             raise ValueError(f"unknown mode {m!r}")
-        if gpu and m.startswith("int8"):
-            raise ValueError("mode int8 is CPU-only")
+        if gpu and m.split("+")[0] in CPU_RUNTIMES:
+            raise ValueError(f"mode {m} is CPU-only")
+        if m == "onnx":
+            from nokoding.inference.onnx_runtime import check_onnx_available
+
+            check_onnx_available()
     if n_segments is None:
         n_segments = (10_000 if quick else 100_000) if gpu else (200 if quick else 2_000)
     if time_budget is None:
@@ -433,6 +448,12 @@ def run_benchmark(
     return result
 
 
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(p) is not None for p in ("onnxruntime", "onnx"))
+
+
 def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> str:
     head = (
         "| mode | segments | seconds | segments/s | real tokens/s | × baseline (seg/s) | × baseline (tok/s) "
@@ -483,6 +504,9 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
         note = f"Engine batches: at most {a['engine_max_batch_tokens']:,} padded tokens." if "engine_max_batch_tokens" in a else ""
         if base:
             note = f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments. " + note
+        warm = ", ".join(f"{m} {r['warmup_seconds']:.1f} s" for m, r in a["modes"].items() if "warmup_seconds" in r)
+        if warm:
+            note += f" Warm-up on 8 segments, not timed (includes int8 quantisation / ONNX export): {warm}."
         if note:
             parts.append(note.strip() + "\n")
     return "\n".join(parts)

@@ -72,9 +72,11 @@ class Engine:
     Args:
         model: a module following :class:`nokoding.inference.types.InferenceModel`
             (e.g. ``nokoding.CodingModel``).
-        device: ``"auto"`` (CUDA if available, else CPU; always the CPU for ``"int8"``),
+        device: ``"auto"`` (CUDA if available, else CPU; always the CPU for ``"int8"`` and
+            ``"onnx"``),
             ``"cpu"`` or ``"cuda"``.
-        runtime: ``"fp32"``, ``"bf16"`` or ``"int8"`` (CPU only); ``None`` = ``"bf16"`` on a
+        runtime: ``"fp32"``, ``"bf16"``, ``"int8"`` or ``"onnx"`` (both CPU only; onnx needs
+            the ``[onnx]`` extra); ``None`` = ``"bf16"`` on a
             GPU, ``"fp32"`` on the CPU. See :mod:`nokoding.inference.runtime`.
         max_batch_tokens: padded tokens per batch (rows × longest row); ``None`` = sized
             for the device (:func:`~nokoding.inference.runtime.default_max_batch_tokens`).

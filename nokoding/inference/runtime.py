@@ -10,8 +10,11 @@ Runtimes:
   without them, its codebook's code descriptions) and dynamically quantised to int8 — see
   :mod:`nokoding.inference.int8`. Activations get one quantisation scale per batch, so,
   unlike fp32, an int8 result depends slightly on which other segments share its batch.
+* ``"onnx"`` — CPU only: the model exported to ONNX and run in float32 by ONNX Runtime with
+  fused attention/GELU/LayerNorm kernels (needs the ``[onnx]`` extra) — see
+  :mod:`nokoding.inference.onnx_runtime`. Same outputs as fp32 up to float rounding.
 
-Prepared models (copies converted to a device/dtype, int8 copies) are cached per source
+Prepared models (copies converted to a device/dtype, int8 copies, ONNX sessions) are cached per source
 model and invalidated when any parameter of the source is modified in place (e.g. by a
 further training step) — the source model itself is never modified. In such copies LoRA
 adapters (peft) are merged into their base layers. A model already on the right device
@@ -33,6 +36,7 @@ import torch
 from nokoding.inference.int8 import calibration_texts, int8_layer_names, quantize_int8
 
 __all__ = [
+    "CPU_RUNTIMES",
     "RUNTIMES",
     "Device",
     "Runtime",
@@ -48,9 +52,11 @@ __all__ = [
 ]
 
 Device = Literal["auto", "cpu", "cuda"]
-Runtime = Literal["fp32", "int8", "bf16"]
+Runtime = Literal["fp32", "int8", "bf16", "onnx"]
 #: The inference runtimes (see the module docstring).
-RUNTIMES: tuple[str, ...] = ("fp32", "int8", "bf16")
+RUNTIMES: tuple[str, ...] = ("fp32", "int8", "bf16", "onnx")
+#: Runtimes that run on the CPU only (``device="auto"`` gives them the CPU).
+CPU_RUNTIMES: tuple[str, ...] = ("int8", "onnx")
 
 _THREADS_CONFIGURED = False
 _CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torch.nn.Module]]] = (
@@ -63,13 +69,14 @@ def resolve_device(device: str = "auto", runtime: str | None = None) -> torch.de
     """Turn ``"auto"``/``"cpu"``/``"cuda"``/``"cuda:N"`` into a ``torch.device``.
 
     ``"auto"`` picks CUDA when ``torch.cuda.is_available()``, else the CPU — except for
-    ``runtime="int8"`` (a CPU-only runtime), which always gets the CPU.
+    the CPU-only runtimes (:data:`CPU_RUNTIMES`: ``"int8"``, ``"onnx"``), which always get
+    the CPU.
 
     Raises:
         ValueError: for an unknown device name, or ``"cuda"`` when no GPU is usable.
     """
     if device == "auto":
-        use_gpu = torch.cuda.is_available() and runtime != "int8"
+        use_gpu = torch.cuda.is_available() and runtime not in CPU_RUNTIMES
         return torch.device("cuda" if use_gpu else "cpu")
     if device == "cpu":
         return torch.device("cpu")
@@ -227,16 +234,21 @@ def _copy_memo(model: torch.nn.Module, runtime: str) -> dict[int, Any]:
 
 
 def check_runtime(runtime: str, device: torch.device) -> None:
-    """Refuse a runtime outside :data:`RUNTIMES`, or ``"int8"`` on a GPU.
+    """Refuse a runtime outside :data:`RUNTIMES`, a CPU-only runtime on a GPU, or ``"onnx"``
+    without its packages.
 
     Raises:
         ValueError: naming the runtime and what to use instead.
+        ModuleNotFoundError: ``"onnx"`` without the ``[onnx]`` extra (names the install command).
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    if runtime == "int8" and device.type != "cpu":
-        raise ValueError("runtime int8 is CPU-only (dynamic quantisation); use device cpu (or auto), "
-                         "or runtime bf16 on a GPU")
+    if runtime in CPU_RUNTIMES and device.type != "cpu":
+        raise ValueError(f"runtime {runtime} is CPU-only; use device cpu (or auto), or runtime bf16 on a GPU")
+    if runtime == "onnx":
+        from nokoding.inference.onnx_runtime import check_onnx_available
+
+        check_onnx_available()
 
 
 def prepare_model(
@@ -252,15 +264,21 @@ def prepare_model(
         model: the source model (never modified, except that the caller switches it to
             eval mode while predicting when it is used as is).
         device: from :func:`resolve_device`.
-        runtime: ``"fp32"``, ``"bf16"`` or ``"int8"``.
-        compile: wrap the prepared module in ``torch.compile(dynamic=True)``.
+        runtime: one of :data:`RUNTIMES`.
+        compile: wrap the prepared module in ``torch.compile(dynamic=True)`` (not for
+            ``"onnx"``, which is not a torch graph).
 
     Raises:
-        ValueError: for an unknown runtime, or ``"int8"`` on a GPU.
+        ValueError: for an unknown runtime, a CPU-only runtime on a GPU, or ``compile`` with
+            ``"onnx"``.
+        ModuleNotFoundError: ``"onnx"`` without the ``[onnx]`` extra.
     """
     check_runtime(runtime, device)
+    if compile and runtime == "onnx":
+        raise ValueError("compile=True does not apply to runtime onnx (ONNX Runtime runs its own fused graph)")
     dtype = torch.bfloat16 if runtime == "bf16" else torch.float32
-    if runtime != "int8" and not compile and _params_match(model, device, dtype):
+    converted = runtime in CPU_RUNTIMES  # always a new object, never the source itself
+    if not converted and not compile and _params_match(model, device, dtype):
         return model
     key = (str(device), runtime, compile)
     fp = _fingerprint(model)
@@ -268,8 +286,12 @@ def prepare_model(
         hit = _CACHE.get(model, {}).get(key)
         if hit is not None and hit[0] == fp:
             return hit[1]
-    if _params_match(model, device, dtype) and runtime != "int8":
+    if _params_match(model, device, dtype) and not converted:
         prepared = model
+    elif runtime == "onnx":
+        from nokoding.inference.onnx_runtime import onnx_module
+
+        prepared = onnx_module(model, torch.get_num_threads(), memo=_copy_memo(model, runtime))
     else:
         prepared = _fold_lora(copy.deepcopy(model, _copy_memo(model, runtime)))
         if runtime == "int8":

@@ -38,7 +38,7 @@ def test_run_benchmark_end_to_end_on_a_tiny_architecture(tmp_path, monkeypatch: 
     written = json.loads((tmp_path / "inference_cpu.json").read_text(encoding="utf-8"))
     assert written["architectures"].keys() == {"tiny"}
     rows = written["architectures"]["tiny"]["modes"]
-    assert list(rows) == ["baseline", "fp32", "int8"]
+    assert list(rows) == ["baseline", "fp32", "int8", "onnx"]  # onnx: the [onnx] extra is in [dev]
     assert {r["segments"] for r in rows.values()} == {48}  # every mode ran the same slices
     assert rows["baseline"]["x_baseline_segments_per_s"] == pytest.approx(1.0)
     long_turns = sum(len(t.split()) >= 300 for t in bench.generate_segments(48))
@@ -48,7 +48,8 @@ def test_run_benchmark_end_to_end_on_a_tiny_architecture(tmp_path, monkeypatch: 
     assert rows["fp32"]["padded_tokens"] < rows["baseline"]["padded_tokens"]
     assert rows["fp32"]["flops"] > 0 and "mfu" not in rows["fp32"]
     md = (tmp_path / "inference_cpu.md").read_text(encoding="utf-8")
-    assert "### tiny" in md and "| int8 |" in md and "torch" in md
+    assert "### tiny" in md and "| int8 |" in md and "| onnx |" in md and "torch" in md
+    assert "onnx" in md.split("Warm-up")[1]
     assert result["machine"]["torch_threads"] >= 1
     with pytest.raises(ValueError, match="unknown architecture"):
         bench.run_benchmark(device="cpu", archs=["gpt-9"], out_dir=tmp_path, log=lines.append)

@@ -1,0 +1,59 @@
+"""runtime="onnx": ONNX Runtime with fused kernels gives the fp32 reference's numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from nokoding.inference import predict, reference_predict
+from nokoding.inference.engine import Engine
+from nokoding.inference.runtime import prepare_model, resolve_device
+
+from .test_engine import _assert_same, _mixed_texts
+
+
+def test_onnx_matches_reference_in_input_order(wordpiece_model) -> None:
+    texts = _mixed_texts(seed=3)  # empty, 1-token, short and longer-than-window texts, shuffled
+    got = list(predict(wordpiece_model, texts, device="cpu", runtime="onnx", max_batch_tokens=256, chunk_size=9))
+    assert len(got) == len(texts)
+    assert any(g.n_windows > 1 for g in got), "fixture must include texts longer than the window"
+    for i, (text, g) in enumerate(zip(texts, got)):
+        _assert_same(g, reference_predict(wordpiece_model, text), f"text {i}: {text[:30]!r}")
+
+
+def test_onnx_graph_is_fused_and_source_untouched(unigram_model) -> None:
+    before = {k: v.clone() for k, v in unigram_model.state_dict().items()}
+    attn = unigram_model.encoder.config._attn_implementation
+    module = prepare_model(unigram_model, torch.device("cpu"), "onnx")
+    layers = unigram_model.encoder.config.num_hidden_layers
+    assert module.fused_operators.get("Attention") == layers, module.fused_operators
+    assert module.fused_operators.get("SkipLayerNormalization", 0) >= layers
+    assert prepare_model(unigram_model, torch.device("cpu"), "onnx") is module  # cached
+    assert unigram_model.encoder.config._attn_implementation == attn  # export used a private copy
+    after = unigram_model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with torch.no_grad():  # a training step on the source invalidates the session
+        unigram_model.code_head.bias.add_(0.5)
+    try:
+        rebuilt = prepare_model(unigram_model, torch.device("cpu"), "onnx")
+        assert rebuilt is not module
+        ids = torch.tensor([[2, 40, 41, 3]])
+        out = rebuilt(input_ids=ids, attention_mask=torch.ones_like(ids))
+        want = unigram_model(input_ids=ids, attention_mask=torch.ones_like(ids))
+        np.testing.assert_allclose(out.code_logits.numpy(), want.code_logits.detach().numpy(), atol=1e-5)
+    finally:
+        with torch.no_grad():
+            unigram_model.code_head.bias.sub_(0.5)
+
+
+def test_onnx_is_cpu_only_and_needs_its_extra(wordpiece_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("auto", "onnx").type == "cpu"
+    with pytest.raises(ValueError, match="compile"):
+        prepare_model(wordpiece_model, torch.device("cpu"), "onnx", compile=True)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"nokoding\[onnx\]"):
+        Engine(wordpiece_model, device="cpu", runtime="onnx")  # at construction, before any text
