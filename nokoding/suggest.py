@@ -258,6 +258,10 @@ def iter_suggestions(
             is read), and as :func:`suggest_codes`.
     """
     check_ranking(top_k, threshold)
+    if runtime is not None:  # before the model is loaded: unknown runtime, int8/onnx on a GPU, missing extra
+        from nokoding.inference.runtime import check_runtime, resolve_device
+
+        check_runtime(runtime, resolve_device(device, runtime))
     m = get_model(model)
     return _suggestions(m, texts_or_segments, top_k=top_k, evidence_k=evidence_k, threshold=threshold,
                         device=device, runtime=runtime, max_batch_tokens=max_batch_tokens)
@@ -312,7 +316,9 @@ def suggest_codes(
         input order (a blank text still gets one, with no codes and sentiment ``""``).
 
     Raises:
-        ValueError: ``top_k`` < 1, or ``threshold`` outside 0–1.
+        ValueError: ``top_k`` < 1, ``threshold`` outside 0–1, an unknown device or runtime, or
+            a CPU-only runtime on a GPU (all before the model is loaded).
+        ModuleNotFoundError: ``runtime="onnx"`` without the ``[onnx]`` extra.
         TypeError: an input item of another type (the message gives its position).
         nokoding.model.ModelLoadError: the model cannot be found or loaded.
         RuntimeError: a Document was given and :mod:`nokoding.segment` is unavailable.

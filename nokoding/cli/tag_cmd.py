@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
             None, "--runtime",
             help="fp32 (CPU default), bf16 (GPU default), int8 (CPU only: about 1.45× faster after a "
                  "5-second start, but it changes the top code of about 1 in 12 unseen segments) or onnx (CPU "
-                 "only, needs the onnx extra: fp32's results in ONNX Runtime, 4–14 % faster after a 13–37-second "
+                 "only, needs the onnx extra: fp32's results in ONNX Runtime, about 10 % faster after a 5-second "
                  "start; for large batches). See the README's Speed section.",
             show_default=False,
         ),

@@ -6,42 +6,48 @@ Steps (once per model and process; the source model is never modified):
 
 1. a private fp32 CPU copy of the model, LoRA adapters merged, its Hugging Face encoder
    switched to eager attention (the explicit softmax(QKᵀ/√d + mask)·V graph, which the
-   fusion step recognises; SDPA exports as a pattern it does not);
+   fusion step recognises; SDPA exports as a pattern it does not), and a word-embedding
+   table longer than :data:`LARGE_TABLE_ROWS` cut to its first rows;
 2. exported with ``torch.onnx.export`` (TorchScript tracer, opset 17) with dynamic batch
-   and sequence axes — traced on a padded example batch, so the attention-mask path is
-   part of the graph;
+   and sequence axes — traced on a padded batch of two texts from the model's tokenizer, so
+   the attention-mask path is part of the graph;
 3. rewritten by ONNX Runtime's transformer optimizer
    (``onnxruntime.transformers.optimizer.optimize_model``, ``model_type="bert"``) into
    fused operators: one ``Attention`` per layer (Q/K/V projections, masking, softmax and
    context in one kernel), ``BiasGelu``, ``SkipLayerNormalization``,
-   ``EmbedLayerNormalization``;
-4. loaded into an ``onnxruntime.InferenceSession`` on the CPU with torch's thread count.
+   ``EmbedLayerNormalization`` — a warning says so when it fuses no attention;
+4. loaded into an ``onnxruntime.InferenceSession`` on the CPU with torch's thread count;
+   the full word-embedding table is handed to the session as the source model's own
+   tensor (no copy).
 
 Nothing is quantised: outputs equal the torch fp32 model's up to float rounding (the
-engine's 1e-5 test applies). Measured with the shipped model, 256 interview-like segments,
-2 cores: see README, "Speed". Export and fusion take a few seconds to half a minute per
-model (me5-small: see README); the ONNX graph holds its own copy of the weights, so the
-process holds the model twice (me5-small: about +0.5 GB). Models over 2 GB (protobuf's
-limit) are not supported.
+engine's 1e-5 reference test runs for this runtime too). Start-up and memory with the
+shipped model: README, "Speed". Models over 2 GB without their word embeddings
+(protobuf's limit) are not supported. torch marks the TorchScript-based exporter
+deprecated (its notice is silenced here, as are the tracer's notes on Python-side shape
+checks); it is what ONNX Runtime's BERT fusions are written against.
 
 ONNX Runtime's own dynamic int8 quantisation was tried on the fused graph and kept fewer top
-codes than the ``"int8"`` runtime (README, "What did not help"); it is not offered.
+codes than the ``"int8"`` runtime (README, "Speed"); it is not offered.
 """
 
 from __future__ import annotations
 
 import copy
+import gc
 import importlib.util
-import io
 import logging
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["OnnxModule", "OnnxOutput", "check_onnx_available", "export_onnx", "onnx_module"]
+__all__ = ["OnnxModule", "OnnxOutput", "check_onnx_available", "export_onnx", "fuse", "onnx_module"]
 
 #: Output names of the exported graph, in order; the engine reads these fields.
 OUTPUT_NAMES = ("code_logits", "sentiment_logits", "embeddings")
@@ -88,49 +94,68 @@ class _Outputs(torch.nn.Module):
         return tuple(getattr(out, name) for name in OUTPUT_NAMES)
 
 
-def export_onnx(model: torch.nn.Module) -> bytes:
-    """Export ``model`` (an fp32 CPU model, LoRA merged; modified: eager attention) to ONNX.
+def _example_batch(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two real windows from the model's own tokenizer, the shorter one right-padded (so the
+    trace keeps the attention-mask path)."""
+    tok = model.tokenizer
+    prefix = getattr(model, "text_prefix", "")
+    rows = [list(tok(prefix + text)["input_ids"]) for text in ("Vi blir målt på antall vedtak hver måned.", "Ja.")]
+    width = max(len(r) for r in rows) + 1  # at least one padded position
+    pad = int(tok.pad_token_id) if tok.pad_token_id is not None else 0
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    return ids, mask
+
+
+def export_onnx(model: torch.nn.Module, path: str | os.PathLike[str]) -> None:
+    """Export ``model`` (an fp32 CPU model, LoRA merged; modified: eager attention) to ``path``.
+
+    The graph has inputs ``input_ids``/``attention_mask`` (``int64[batch, sequence]``) and
+    outputs :data:`OUTPUT_NAMES` (``float32[batch, ·]``); weights are stored inline (models
+    up to protobuf's 2 GB).
 
     Args:
         model: follows :class:`nokoding.inference.types.InferenceModel`; pass a private copy.
-
-    Returns:
-        The serialised ``ModelProto`` with inputs ``input_ids``/``attention_mask``
-        (``int64[batch, sequence]``) and outputs :data:`OUTPUT_NAMES` (``float32[batch, ·]``).
+        path: the ``.onnx`` file to write.
     """
     from nokoding.inference.runtime import hf_encoder
 
     found = hf_encoder(model)
     if found is not None and hasattr(found[1], "set_attn_implementation"):
         found[1].set_attn_implementation("eager")
-    pad = int(getattr(model.tokenizer, "pad_token_id", None) or 0)
-    ids = torch.full((2, 8), pad, dtype=torch.long)
-    ids[:, 0] = 1
-    ids[0, 1:] = 2 if pad != 2 else 3
-    mask = torch.ones_like(ids)
-    mask[1, 4:] = 0  # a padded row, so the trace keeps the masking path
-    buffer = io.BytesIO()
+    ids, mask = _example_batch(model)
+    if found is not None:
+        ids = ids.clamp(max=found[1].get_input_embeddings().num_embeddings - 1)  # a cut table (onnx_module)
     axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
     axes.update({name: {0: "batch"} for name in OUTPUT_NAMES})
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
+        # expected, and not about this graph: the tracer's notes on Python-side shape checks
+        # (batch and sequence stay dynamic; the engine's reference test checks the result)
+        # and torch's notice that its TorchScript-based exporter is deprecated
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", message=r".*aten::index.*")
+        warnings.filterwarnings("ignore", message=r".*TorchScript-based ONNX export.*")
         torch.onnx.export(
             _Outputs(model).eval(),
             (ids, mask),
-            buffer,
+            str(path),
             input_names=["input_ids", "attention_mask"],
             output_names=list(OUTPUT_NAMES),
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
         )
-    return buffer.getvalue()
 
 
-#: Embedding tables with more rows than this are swapped for their first rows while the
-#: graph is fused (the optimizer copies the whole graph several times; me5-small's
-#: 250,037 × 384 table made that take 21 s instead of 4 s) and put back afterwards. Must
-#: stay above the position-embedding rows of any supported encoder (512 for BERT).
+#: A word-embedding table with more rows than this is not copied into the ONNX graph: the
+#: graph is exported with its first rows only, and the session reads the full table from
+#: the source model's own tensor (``SessionOptions.add_initializer``, no copy). Without
+#: that, me5-small's 250,037 × 384 table was held several times over while the graph was
+#: exported and fused (peak RSS +2.2 GB, fusion 21 s instead of 4 s) and once more by the
+#: session. Must stay above the position-embedding rows of any supported encoder (512 for
+#: BERT), which the fusion tells apart from the word embeddings by their size.
 LARGE_TABLE_ROWS = 8192
 
 
@@ -145,51 +170,29 @@ def _quiet_optimizer_logs() -> dict[str, int]:
     return old
 
 
-def fuse(proto_bytes: bytes, num_heads: int, hidden_size: int) -> bytes:
+def fuse(source: str | os.PathLike[str], target: str | os.PathLike[str], num_heads: int, hidden_size: int) -> dict[str, int]:
     """Rewrite an exported BERT-family graph into ONNX Runtime's fused operators (step 3).
 
-    Large embedding tables (:data:`LARGE_TABLE_ROWS`) are cut to their first rows during the
-    rewrite and restored in the result. The optimizer works on files in a temporary folder,
-    deleted afterwards.
+    Args:
+        source: the exported ``.onnx`` file (read). target: the fused ``.onnx`` file (written).
+        num_heads, hidden_size: of the encoder.
 
     Returns:
-        The serialised, fused ``ModelProto`` (weights inline).
-
-    Raises:
-        RuntimeError: if the optimizer dropped or renamed a large embedding table.
+        ``{operator type: count}`` of ONNX Runtime's fused operators in the result.
     """
-    import tempfile
-    from pathlib import Path
-
-    import onnx
-    from onnx import numpy_helper
     from onnxruntime.transformers import optimizer
 
-    proto = onnx.load_from_string(proto_bytes)
-    tables: dict[str, np.ndarray] = {}
-    for init in proto.graph.initializer:
-        if len(init.dims) == 2 and init.dims[0] > LARGE_TABLE_ROWS:
-            full = numpy_helper.to_array(init)
-            tables[init.name] = full
-            init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(full[:LARGE_TABLE_ROWS]), init.name))
     old_levels = _quiet_optimizer_logs()
     try:
-        with tempfile.TemporaryDirectory(prefix="nokoding-onnx-") as tmp:
-            source, target = Path(tmp) / "exported.onnx", Path(tmp) / "fused.onnx"
-            onnx.save_model(proto, str(source))
-            del proto
-            fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
-            fused.save_model_to_file(str(target), use_external_data_format=False)
-            result = onnx.load_model(str(target))
+        fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
     finally:
         for name, level in old_levels.items():
             logging.getLogger(name).setLevel(level)
-    for init in result.graph.initializer:
-        if init.name in tables:
-            init.CopyFrom(numpy_helper.from_array(tables.pop(init.name), init.name))
-    if tables:
-        raise RuntimeError(f"ONNX fusion lost the embedding table(s) {sorted(tables)}; use runtime fp32")
-    return result.SerializeToString()
+    fused.save_model_to_file(str(target), use_external_data_format=False)
+    counts = _count_fused(fused.model)
+    del fused
+    gc.collect()  # the optimizer's graph copies sit in reference cycles
+    return counts
 
 
 class OnnxModule(torch.nn.Module):
@@ -199,11 +202,18 @@ class OnnxModule(torch.nn.Module):
     :class:`OnnxOutput`. CPU tensors only. Holds no torch parameters.
 
     Args:
-        model_bytes: a serialised ONNX model from :func:`export_onnx` (and :func:`fuse`).
+        model_path: an ONNX model from :func:`export_onnx` (and :func:`fuse`); read once.
         threads: ONNX Runtime intra-op threads.
+        shared: ``{initializer name: contiguous fp32 CPU tensor}`` that replace the graph's
+            initializers of those names without a copy (see :data:`LARGE_TABLE_ROWS`).
+
+    Attributes:
+        fused_operators: ``{operator type: count}`` of ONNX Runtime's fused operators in the
+            graph (``{}`` when it was not fused).
     """
 
-    def __init__(self, model_bytes: bytes, threads: int) -> None:
+    def __init__(self, model_path: str | os.PathLike[str], threads: int,
+                 shared: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         import onnxruntime as ort
 
@@ -212,7 +222,12 @@ class OnnxModule(torch.nn.Module):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
-        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        # tensors the session reads in place; kept referenced as long as the session lives
+        self._shared = {name: (t, ort.OrtValue.ortvalue_from_numpy(t.detach().numpy()))
+                        for name, t in (shared or {}).items()}
+        for name, (_t, value) in self._shared.items():
+            options.add_initializer(name, value)
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.fused_operators: dict[str, int] = {}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> OnnxOutput:
@@ -227,10 +242,17 @@ class OnnxModule(torch.nn.Module):
 def onnx_module(model: torch.nn.Module, threads: int, *, memo: dict[int, Any] | None = None) -> OnnxModule:
     """Build the ``"onnx"`` runtime's module for ``model`` (module docstring, steps 1–4).
 
+    Files go to a temporary folder that is deleted before this returns.
+
     Args:
         model: the source model (not modified; a private copy is exported).
         threads: ONNX Runtime intra-op threads (the engine passes torch's thread count).
-        memo: ``copy.deepcopy`` memo of objects to share rather than copy (the tokenizer).
+        memo: ``copy.deepcopy`` memo of objects the private copy may share with ``model``
+            (it only reads them).
+
+    Warns:
+        RuntimeWarning: when ONNX Runtime's optimizer fused no ``Attention`` operator (an
+            encoder type it does not recognise): results are still right, but no faster.
 
     Raises:
         ModuleNotFoundError: without the ``[onnx]`` extra.
@@ -239,25 +261,59 @@ def onnx_module(model: torch.nn.Module, threads: int, *, memo: dict[int, Any] | 
     from nokoding.inference.runtime import _encoder_shape, _fold_lora, hf_encoder
 
     private = _fold_lora(copy.deepcopy(model, memo or {})).to(device="cpu", dtype=torch.float32).eval()
-    proto = export_onnx(private)
-    fused_ops: dict[str, int] = {}
-    if hf_encoder(private) is not None:
-        hidden, _ffn, heads = _encoder_shape(private)
-        proto = fuse(proto, heads, hidden)
-        fused_ops = fused_operator_counts(proto)
-    del private
-    module = OnnxModule(proto, threads)
-    module.fused_operators = fused_ops
+    found = hf_encoder(private)
+    shape = _encoder_shape(private)
+    shared: dict[str, torch.Tensor] = {}
+    if found is not None:
+        table = found[1].get_input_embeddings()
+        if isinstance(table, torch.nn.Embedding) and table.num_embeddings > LARGE_TABLE_ROWS:
+            cut = torch.nn.Embedding.from_pretrained(
+                table.weight.detach()[:LARGE_TABLE_ROWS].clone(), freeze=True, padding_idx=table.padding_idx
+            )
+            found[1].set_input_embeddings(cut)
+            name = next(n for n, p in _Outputs(private).named_parameters() if p is cut.weight)
+            shared[name] = table.weight.detach().contiguous()
+            del table, cut
+    with tempfile.TemporaryDirectory(prefix="nokoding-onnx-") as tmp:
+        exported, fused = Path(tmp) / "exported.onnx", Path(tmp) / "fused.onnx"
+        export_onnx(private, exported)
+        del private
+        gc.collect()
+        counts: dict[str, int] = {}
+        if found is not None:
+            hidden, _ffn, heads = shape
+            counts = fuse(exported, fused, heads, hidden)
+            exported.unlink()
+        graph = fused if found is not None else exported
+        _check_initializers(graph, shared)
+        module = OnnxModule(graph, threads, shared)
+    module.fused_operators = counts
+    if not counts.get("Attention"):
+        warnings.warn(
+            "ONNX Runtime fused no attention layers of this encoder; runtime onnx gives fp32's results "
+            "but probably no speed-up over runtime fp32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return module
 
 
-def fused_operator_counts(proto_bytes: bytes) -> dict[str, int]:
-    """How many nodes of each ONNX Runtime fused operator type (``com.microsoft`` domain)
-    the graph holds, e.g. ``{"Attention": 12, "BiasGelu": 12, ...}``."""
+def _check_initializers(path: Path, shared: dict[str, torch.Tensor]) -> None:
+    """Raise if a table to be shared is not an initializer of the graph (renamed or dropped
+    by the exporter or the fusion) — the session would otherwise run on the cut table."""
+    if not shared:
+        return
     import onnx
 
+    names = {init.name for init in onnx.load_model(str(path), load_external_data=False).graph.initializer}
+    missing = sorted(set(shared) - names)
+    if missing:
+        raise RuntimeError(f"the ONNX graph lost the embedding table(s) {missing}; use runtime fp32")
+
+
+def _count_fused(proto: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for node in onnx.load_from_string(proto_bytes).graph.node:
+    for node in proto.graph.node:
         if node.domain == "com.microsoft":
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return counts

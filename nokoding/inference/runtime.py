@@ -216,17 +216,19 @@ def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
 def _copy_memo(model: torch.nn.Module, runtime: str) -> dict[int, Any]:
     """A ``copy.deepcopy`` memo: what a prepared copy shares with its source instead of copying.
 
-    * The tokenizer (read only; the engine builds its own backend copy): a Python-side
-      copy of a 250k-piece tokenizer costs about 290 MB.
-    * For ``"int8"``, the embedding tables, which int8 leaves in fp32 (96 M of me5-small's
-      118 M parameters) — only when the source already is fp32 on the CPU, since converting
-      a shared tensor would convert the source too.
+    * The model's plain attributes — everything that is not a submodule, parameter or
+      buffer: the tokenizer (the engine builds its own backend copy; a Python-side copy of
+      a 250k-piece tokenizer costs about 290 MB), codebook, configuration and evidence store.
+      Prepared copies only read them.
+    * For ``"int8"`` and ``"onnx"``, the embedding tables, which int8 leaves in fp32 and the
+      ONNX export only reads (96 M of me5-small's 118 M parameters) — only when the source
+      already is fp32 on the CPU, since converting a shared tensor would convert the source too.
     """
     memo: dict[int, Any] = {}
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is not None:
-        memo[id(tokenizer)] = tokenizer
-    if runtime == "int8" and _params_match(model, torch.device("cpu"), torch.float32):
+    for name, value in vars(model).items():
+        if not name.startswith("_") and not isinstance(value, (torch.nn.Module, torch.Tensor)):
+            memo[id(value)] = value
+    if runtime in CPU_RUNTIMES and _params_match(model, torch.device("cpu"), torch.float32):
         for m in model.modules():
             if isinstance(m, torch.nn.Embedding):
                 memo.update({id(p): p for p in m.parameters(recurse=False)})

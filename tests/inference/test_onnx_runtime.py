@@ -57,3 +57,45 @@ def test_onnx_is_cpu_only_and_needs_its_extra(wordpiece_model, monkeypatch: pyte
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     with pytest.raises(ModuleNotFoundError, match=r"nokoding\[onnx\]"):
         Engine(wordpiece_model, device="cpu", runtime="onnx")  # at construction, before any text
+
+
+def test_a_large_word_embedding_table_is_read_from_the_source_not_copied(tiny_dirs, tiny_model_class,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from nokoding.inference import onnx_runtime
+
+    monkeypatch.setattr(onnx_runtime, "LARGE_TABLE_ROWS", 100)  # the tiny vocabulary has up to 400 pieces
+    model = tiny_model_class(tiny_dirs["wordpiece"], seed=5).eval()
+    table = model.encoder.embeddings.word_embeddings.weight
+    assert table.shape[0] > 100
+    module = prepare_model(model, torch.device("cpu"), "onnx")
+    (shared, _value), = module._shared.values()
+    assert shared.data_ptr() == table.data_ptr()  # the session reads the source's own table
+    texts = _mixed_texts(seed=4)
+    ids = {i for t in texts for i in model.tokenizer(t)["input_ids"]}
+    assert max(ids) >= 100, "fixture must use word pieces beyond the cut table"
+    for text, got in zip(texts, predict(model, texts, device="cpu", runtime="onnx", max_batch_tokens=200)):
+        _assert_same(got, reference_predict(model, text), repr(text[:30]))
+
+
+def test_a_model_onnx_runtime_cannot_fuse_still_gives_its_results_and_says_so(wordpiece_model) -> None:
+    from .conftest import TinyOutput
+
+    class BagOfWords(torch.nn.Module):  # no Hugging Face encoder: nothing to fuse
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.tokenizer, self.text_prefix, self.max_length = wordpiece_model.tokenizer, "", 64
+            self.table = torch.nn.Embedding(len(self.tokenizer), 16)
+            self.code_head, self.sentiment_head = torch.nn.Linear(16, 5), torch.nn.Linear(16, 3)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TinyOutput:
+            mask = attention_mask.unsqueeze(-1).float()
+            emb = (self.table(input_ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return TinyOutput(self.code_head(emb), self.sentiment_head(emb), emb)
+
+    model = BagOfWords().eval()
+    texts = ["Vi blir målt på antall vedtak.", "", "ja"]
+    with pytest.warns(RuntimeWarning, match="fused no attention"):
+        got = list(predict(model, texts, device="cpu", runtime="onnx"))
+    for text, g in zip(texts, got):
+        _assert_same(g, reference_predict(model, text), repr(text))
