@@ -127,6 +127,9 @@ class TagSummary:
         inputs: transcript files found (after expanding folders and globs).
         tagged: document ids tagged in this run.
         resumed: document ids taken from a previous run's results.
+        redone: ``"<id> (<reason>)"`` for documents an earlier run in the same folder had
+            finished but this run tagged again, because the file or a resume setting changed
+            (not listed under ``force``).
         failures: inputs that failed (not found, unreadable, suggester error); the others
             were tagged.
         segments: coded segments written (each output has this many rows; REFI-QDA has
@@ -138,11 +141,13 @@ class TagSummary:
         seconds: wall-clock time of the run.
         settings: the run's options (model as given and its fingerprint, top_k, roles,
             runtime, device, threshold, formats), as written to ``summary.json``.
+        summary_path: where ``summary.json`` was written (``None`` until then; not in it).
     """
 
     inputs: int = 0
     tagged: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
+    redone: list[str] = field(default_factory=list)
     failures: list[InputFailure] = field(default_factory=list)
     segments: int = 0
     codings: int = 0
@@ -151,6 +156,7 @@ class TagSummary:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    summary_path: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -169,6 +175,7 @@ class TagSummary:
             "documents": len(self.tagged) + len(self.resumed),
             "tagged": self.tagged,
             "resumed": self.resumed,
+            "redone": self.redone,
             "failures": [dataclasses.asdict(f) for f in self.failures],
             "segments": self.segments,
             "codings": self.codings,
@@ -188,8 +195,12 @@ class TagSummary:
             f"segments: {self.segments} coded segment(s), {self.codings} REFI-QDA coding(s)",
             f"time: {self.seconds:.1f} s",
         ]
+        if self.redone:
+            out.append(f"redone instead of resumed: {'; '.join(self.redone)}")
         for fmt, path in self.outputs.items():
             out.append(f"wrote {fmt}: {path}")
+        if self.summary_path is not None:
+            out.append(f"wrote summary: {self.summary_path}")
         for c in self.checks:
             state = "ok" if c.ok else "FAILED"
             out.append(
@@ -458,6 +469,18 @@ class _State:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def stale_reason(self, key: str, sha: str, settings: dict[str, Any]) -> str | None:
+        """Why an earlier result for ``key`` is not reused: ``"the file changed"`` or
+        ``"changed settings: a, b"``; ``None`` when there is no earlier result."""
+        entry = self.entries.get(key)
+        if not entry:
+            return None
+        if entry.get("sha256") != sha:
+            return "the file changed"
+        old = entry.get("settings") or {}
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        return f"changed settings: {', '.join(changed)}" if changed else None
+
     def store(self, key: str, sha: str, settings: dict[str, Any], tagged: TaggedDocument) -> None:
         atomic_write_text(self.result_path(key), json.dumps(tagged.to_dict(), ensure_ascii=False))
         self.entries[key] = {
@@ -676,7 +699,8 @@ def tag(
     _write_outputs(summary, results, out, formats, codebook, model=model, top_k=top_k,
                    threshold=threshold, created=created)
     summary.seconds = time.monotonic() - started
-    atomic_write_text(out / "summary.json", json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    summary.summary_path = out / "summary.json"
+    atomic_write_text(summary.summary_path, json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
     return summary
 
 
@@ -718,6 +742,7 @@ def _tag_one(
         summary.resumed.append(doc_id)
         summary.warnings += document_notes(path, previous.document, previous.segments, roles)
         return
+    reason = None if force else state.stale_reason(key, sha, settings)
     try:
         document = dataclasses.replace(read(path), id=doc_id)
         segments = [s for s in cut(document) if s.role in roles]
@@ -734,6 +759,8 @@ def _tag_one(
     state.store(key, sha, settings, tagged)
     results.append(tagged)
     summary.tagged.append(doc_id)
+    if reason:
+        summary.redone.append(f"{doc_id} ({reason})")
     summary.warnings += document_notes(path, document, segments, roles)
 
 

@@ -57,6 +57,8 @@ class RunState:
         resumed: input position → result of an earlier run (already re-identified).
         tagged: input position → result tagged in this run.
         failed: input position → why it failed.
+        stale: input position → why an earlier run's result is not reused (file or settings
+            changed; :meth:`nokoding.tagging._State.stale_reason`).
     """
 
     out: Path
@@ -68,6 +70,7 @@ class RunState:
     resumed: dict[int, TaggedDocument] = field(default_factory=dict)
     tagged: dict[int, TaggedDocument] = field(default_factory=dict)
     failed: dict[int, InputFailure] = field(default_factory=dict)
+    stale: dict[int, str] = field(default_factory=dict)
     _dirty: bool = False
     _flushed_at: float = field(default_factory=time.monotonic)
 
@@ -92,6 +95,12 @@ class RunState:
                 if previous is not None:
                     self.resumed[i] = _with_id(previous, doc_id)
                     continue
+                if sha is not None and sha != entry.get("sha256"):
+                    self.stale[i] = "the file changed"
+            elif entry is not None:  # the file is hashed by the workers; the settings decide already
+                reason = self.state.stale_reason(key, entry.get("sha256", ""), self.settings)
+                if reason:
+                    self.stale[i] = reason
             pending.append(i)
         return pending
 
@@ -158,6 +167,8 @@ class RunState:
                 tagged = self.resumed[i] if i in self.resumed else self.tagged[i]
                 results.append(tagged)
                 (summary.resumed if i in self.resumed else summary.tagged).append(doc_id)
+                if i in self.tagged and i in self.stale:
+                    summary.redone.append(f"{doc_id} ({self.stale[i]})")
                 summary.warnings += document_notes(path, tagged.document, tagged.segments, roles)
             elif i in self.failed:
                 summary.failures.append(self.failed[i])
@@ -176,6 +187,6 @@ class RunState:
         _write_outputs(summary, results, self.out, formats, codebook, model=model, top_k=top_k,
                        threshold=threshold, created=created)
         summary.seconds = time.monotonic() - started
-        atomic_write_text(self.out / "summary.json",
-                          json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        summary.summary_path = self.out / "summary.json"
+        atomic_write_text(summary.summary_path, json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return summary

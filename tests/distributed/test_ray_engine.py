@@ -213,6 +213,11 @@ def test_ray_resumes_a_local_run_and_a_rerun_starts_no_actor(ray_local, tmp_path
     assert sorted(again.resumed) == sorted(local.tagged) and again.tagged == []
     assert again.ray.actors == 0 and again.ok  # nothing left to tag: Ray was not even used
 
+    changed = tag_ray([corpus], out_dir=out, **{**options(tiny_model), "top_k": 2})
+    assert changed.resumed == [] and sorted(changed.tagged) == sorted(local.tagged)
+    assert sorted(r.split(" (")[0] for r in changed.redone) == sorted(local.tagged)  # and why
+    assert all(r.endswith("(changed settings: top_k)") for r in changed.redone)
+
 
 @pytest.mark.slow
 def test_a_killed_actor_is_replaced_and_its_batch_retried(ray_local, tmp_path, tiny_model, corpus, corrupt,
