@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
         runtime: str | None = typer.Option(
             None, "--runtime",
-            help="fp32 (CPU default), bf16 (GPU default), int8 (CPU only: about 1.45× faster after a "
-                 "5-second start, but it changes the top code of about 1 in 12 unseen segments) or onnx (CPU "
+            help="fp32 (CPU default), bf16 (GPU default), int8 (CPU only: about 1.5× faster after a "
+                 "9-second start, but it changes the top code of about 1 in 18 unseen segments) or onnx (CPU "
                  "only, needs the onnx extra: fp32's results in ONNX Runtime, about 10 % faster after a 5-second "
                  "start; for large batches). See the README's Speed section.",
             show_default=False,

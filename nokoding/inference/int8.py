@@ -21,6 +21,14 @@ Recipe (applied to a private fp32 copy of the model, never to the source):
    32,640`` still fits, while PyTorch's default keeps 8-bit weights and gives up one bit of
    the activations (``reduce_range=True``). With the shipped model, the activation bit was
    worth more than the weight bit.
+3. **Outlier tokens** (a per-token form of the same problem, which per-channel smoothing
+   cannot fix): in the FFN output layers a few tokens — with the shipped model the
+   sequence's first and last special tokens — carry inputs 5–9 times larger than the
+   median token's, and one scale per batch then leaves the other tokens about three bits
+   fewer. Layers where a second calibration pass (after smoothing) finds a token above
+   :data:`SPLIT_LAYER_RATIO` × the median quantise, at inference, the rows above
+   :data:`OUTLIER_TOKEN_RATIO` × the batch's median row separately from the rest (two
+   int8 calls, each with its own activation scale).
 
 Which layers: every ``nn.Linear`` of the encoder (:func:`int8_layer_names`) — its attention
 and FFN projections, not the classification heads. The int8 copy shares the source model's
@@ -38,7 +46,7 @@ path that needs no extra package.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,7 +54,9 @@ from torch.ao.nn.quantized.dynamic import Linear as _DynamicLinear
 
 __all__ = [
     "MAX_CALIBRATION_TEXTS",
+    "OUTLIER_TOKEN_RATIO",
     "SMOOTHING_ALPHA",
+    "SPLIT_LAYER_RATIO",
     "WEIGHT_RANGE",
     "Int8Linear",
     "ScaledInput",
@@ -55,6 +65,7 @@ __all__ = [
     "int8_layer_names",
     "quantize_int8",
     "smooth",
+    "token_peak_ratio",
 ]
 
 #: SmoothQuant's migration strength α (0: all difficulty stays in the activations, 1: all
@@ -65,6 +76,14 @@ SMOOTHING_ALPHA = 0.7
 MAX_CALIBRATION_TEXTS = 128
 #: Signed 7-bit weight range, so activations can keep all 8 bits (see the module docstring).
 WEIGHT_RANGE = (-64, 63)
+#: A quantised layer splits its batch's rows (tokens) when, on the calibration texts after
+#: smoothing, some token's largest input was this many times the median token's (step 3 of
+#: the module docstring). With the shipped model that picks the FFN output layers of
+#: layers 0–8 (ratios 4.5–9.4; every other layer ≤ 3.0).
+SPLIT_LAYER_RATIO = 4.0
+#: In such a layer, tokens whose largest input exceeds this many times the batch's median
+#: token get their own activation scale.
+OUTLIER_TOKEN_RATIO = 3.0
 
 
 def int8_layer_names(model: torch.nn.Module) -> list[str]:
@@ -98,6 +117,30 @@ def calibration_texts(model: Any) -> list[str]:
     return [t for t in texts if isinstance(t, str) and t.strip()][:MAX_CALIBRATION_TEXTS]
 
 
+def _observe_inputs(
+    model: torch.nn.Module, texts: Sequence[str], names: Sequence[str], observe: Callable[[str, torch.Tensor], None]
+) -> None:
+    """Run ``texts`` through :func:`nokoding.inference.predict` in fp32 on the CPU, calling
+    ``observe(name, rows)`` with each named layer's input as ``[tokens, in_features]`` rows
+    (every position of every batch, padding included)."""
+    from nokoding.inference.engine import predict
+
+    def hook_for(name: str):
+        def hook(_module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+            x = args[0].detach()
+            observe(name, x.reshape(-1, x.shape[-1]))
+
+        return hook
+
+    hooks = [model.get_submodule(n).register_forward_pre_hook(hook_for(n)) for n in names]
+    try:
+        for _ in predict(model, list(texts), device="cpu", runtime="fp32"):
+            pass
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def activation_absmax(model: torch.nn.Module, texts: Sequence[str], names: Sequence[str]) -> dict[str, torch.Tensor]:
     """Largest absolute input value per input channel of each named linear layer.
 
@@ -110,27 +153,38 @@ def activation_absmax(model: torch.nn.Module, texts: Sequence[str], names: Seque
     Raises:
         ValueError: when ``texts`` is empty.
     """
-    from nokoding.inference.engine import predict
-
     if not texts:
         raise ValueError("activation_absmax needs at least one calibration text")
     found: dict[str, torch.Tensor] = {}
 
-    def hook_for(name: str):
-        def hook(_module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-            x = args[0].detach()
-            peak = x.abs().reshape(-1, x.shape[-1]).amax(0).float()
-            found[name] = torch.maximum(found[name], peak) if name in found else peak
+    def observe(name: str, rows: torch.Tensor) -> None:
+        peak = rows.abs().amax(0).float()
+        found[name] = torch.maximum(found[name], peak) if name in found else peak
 
-        return hook
+    _observe_inputs(model, texts, names, observe)
+    return found
 
-    hooks = [model.get_submodule(n).register_forward_pre_hook(hook_for(n)) for n in names]
-    try:
-        for _ in predict(model, list(texts), device="cpu", runtime="fp32"):
-            pass
-    finally:
-        for h in hooks:
-            h.remove()
+
+def token_peak_ratio(model: torch.nn.Module, texts: Sequence[str], names: Sequence[str]) -> dict[str, float]:
+    """For each named layer, the largest ratio, over the batches of ``texts``, of the largest
+    per-token input peak to the median per-token peak (a token's peak: the largest absolute
+    value of its input row; padding rows included). Run like :func:`activation_absmax`.
+
+    Returns:
+        ``{name: ratio}`` (≥ 1).
+
+    Raises:
+        ValueError: when ``texts`` is empty.
+    """
+    if not texts:
+        raise ValueError("token_peak_ratio needs at least one calibration text")
+    found: dict[str, float] = {}
+
+    def observe(name: str, rows: torch.Tensor) -> None:
+        peak = rows.abs().amax(1)
+        found[name] = max(found.get(name, 1.0), float(peak.max() / peak.median().clamp(min=1e-12)))
+
+    _observe_inputs(model, texts, names, observe)
     return found
 
 
@@ -194,9 +248,26 @@ class Int8Linear(_DynamicLinear):
     builds them so.
     """
 
+    #: Set by :func:`quantize_int8` on layers with outlier tokens (module docstring, step 3):
+    #: rows whose peak exceeds this many times the median row's get their own scale.
+    outlier_token_ratio: float | None = None
+
+    def _linear(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
-        return y.to(x.dtype)
+        """``x``: ``[..., in_features]`` → ``[..., out_features]`` (same dtype)."""
+        if self.outlier_token_ratio is not None:
+            rows = x.reshape(-1, x.shape[-1])
+            peak = rows.abs().amax(1)
+            outlier = peak > self.outlier_token_ratio * peak.median()
+            n_out = int(outlier.sum())
+            if 0 < n_out < rows.shape[0]:
+                y = rows.new_empty((rows.shape[0], self.out_features))
+                for idx in (outlier.nonzero().squeeze(1), (~outlier).nonzero().squeeze(1)):
+                    y.index_copy_(0, idx, self._linear(rows.index_select(0, idx)).to(x.dtype))
+                return y.reshape(*x.shape[:-1], self.out_features)
+        return self._linear(x).to(x.dtype)
 
     def _get_name(self) -> str:
         return "Int8Linear"
@@ -215,15 +286,18 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
 
     Args:
         model: fp32 model on the CPU, LoRA adapters already merged (modified in place).
-        texts: calibration texts for the smoothing; empty: no smoothing (quantisation only).
+        texts: calibration texts for the smoothing and the outlier-token layers; empty: no
+            smoothing, no token splitting (quantisation only).
         alpha: SmoothQuant migration strength.
 
     Returns:
         The quantised model (the same object).
     """
     names = int8_layer_names(model)
+    ratios: dict[str, float] = {}
     if texts and names:
         names = smooth(model, activation_absmax(model, texts, names), alpha)
+        ratios = token_peak_ratio(model, texts, names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
@@ -241,6 +315,11 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
             dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=WEIGHT_RANGE[0], quant_max=WEIGHT_RANGE[1]
         )
         qconfig = QConfig(activation=default_dynamic_quant_observer, weight=weight)
-        return quantize_dynamic(
+        quantize_dynamic(
             model, {n: qconfig for n in names}, mapping={torch.nn.Linear: Int8Linear}, dtype=torch.qint8, inplace=True
         )
+    for name, ratio in ratios.items():
+        layer = model.get_submodule(name)
+        if isinstance(layer, Int8Linear) and ratio >= SPLIT_LAYER_RATIO:
+            layer.outlier_token_ratio = OUTLIER_TOKEN_RATIO
+    return model
