@@ -259,9 +259,12 @@ def iter_suggestions(
     """
     check_ranking(top_k, threshold)
     if runtime is not None:  # before the model is loaded: unknown runtime, int8/onnx on a GPU, missing extra
+        import torch
+
         from nokoding.inference.runtime import check_runtime, resolve_device
 
-        check_runtime(runtime, resolve_device(device, runtime))
+        check_runtime(runtime, torch.device("cuda" if str(device).startswith("cuda") else "cpu"))
+        resolve_device(device, runtime)
     m = get_model(model)
     return _suggestions(m, texts_or_segments, top_k=top_k, evidence_k=evidence_k, threshold=threshold,
                         device=device, runtime=runtime, max_batch_tokens=max_batch_tokens)

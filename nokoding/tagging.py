@@ -471,7 +471,7 @@ class _State:
 
     def stale_reason(self, key: str, sha: str, settings: dict[str, Any]) -> str | None:
         """Why an earlier result for ``key`` is not reused: ``"the file changed"`` or
-        ``"changed settings: a, b"``; ``None`` when there is no earlier result."""
+        ``"changed settings: top_k 3 → 2, …"``; ``None`` when there is no earlier result."""
         entry = self.entries.get(key)
         if not entry:
             return None
@@ -479,7 +479,8 @@ class _State:
             return "the file changed"
         old = entry.get("settings") or {}
         changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-        return f"changed settings: {', '.join(changed)}" if changed else None
+        return f"changed settings: {', '.join(_change(k, old.get(k), settings.get(k)) for k in changed)}" \
+            if changed else None
 
     def store(self, key: str, sha: str, settings: dict[str, Any], tagged: TaggedDocument) -> None:
         atomic_write_text(self.result_path(key), json.dumps(tagged.to_dict(), ensure_ascii=False))
@@ -492,6 +493,12 @@ class _State:
         }
         payload = {"version": _MANIFEST_VERSION, "documents": self.entries}
         atomic_write_text(self.manifest_path, json.dumps(payload, ensure_ascii=False, indent=1))
+
+
+def _change(key: str, old: Any, new: Any) -> str:
+    """``"runtime fp32 → onnx"`` for short values (``default``: not recorded), else the key."""
+    before, after = ("default" if v is None else str(v) for v in (old, new))
+    return f"{key} {before} → {after}" if max(len(before), len(after)) <= 40 else key
 
 
 def _with_id(tagged: TaggedDocument, doc_id: str) -> TaggedDocument:

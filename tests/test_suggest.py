@@ -165,3 +165,16 @@ def test_models_are_loaded_once_by_name_or_folder(model_dir, monkeypatch):
 
     with pytest.raises(ModelLoadError, match="no nokoding model 'absent'"):
         suggest_codes("Tillit.", "absent")
+
+
+@pytest.mark.parametrize("runtime, device, error, match", [
+    ("onnx", "cuda", ValueError, "onnx is CPU-only"),
+    ("int8", "cuda:0", ValueError, "int8 is CPU-only"),
+    ("ONNX", "cpu", ValueError, "unknown runtime"),
+])
+def test_bad_runtime_is_refused_before_the_model_is_loaded(tmp_path, runtime, device, error, match):
+    from nokoding import suggest_codes
+
+    missing = tmp_path / "no-such-model"  # loading it would raise ModelLoadError instead
+    with pytest.raises(error, match=match):
+        suggest_codes(["Vi blir målt på antall vedtak."], model=missing, runtime=runtime, device=device)

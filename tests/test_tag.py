@@ -113,7 +113,7 @@ def test_resume_with_other_settings_redoes(tmp_path, corpus, codebook):
     assert other.calls == [2, 2, 1] and summary.resumed == []
     assert "code_3" not in read_csv(out / "segments.csv")[0]
     # the user is told why nothing was resumed, and where the summary went
-    assert len(summary.redone) == 3 and all("changed settings: top_k" in r for r in summary.redone)
+    assert len(summary.redone) == 3 and all("changed settings: top_k 3 → 2" in r for r in summary.redone)
     assert any(line.startswith("redone instead of resumed:") for line in summary.lines())
     assert f"wrote summary: {out / 'summary.json'}" in summary.lines()
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["redone"] == summary.redone

@@ -274,6 +274,8 @@ class Int8Linear(_DynamicLinear):
 
 
 def _select_engine() -> None:
+    """Set torch's process-wide quantised engine (``torch.backends.quantized.engine``) to the
+    first of x86, fbgemm, onednn, qnnpack that this build supports."""
     engines = torch.backends.quantized.supported_engines
     for name in ("x86", "fbgemm", "onednn", "qnnpack"):
         if name in engines:
@@ -291,7 +293,8 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
         alpha: SmoothQuant migration strength.
 
     Returns:
-        The quantised model (the same object).
+        The quantised model (the same object). Sets torch's process-wide quantised engine
+        (``torch.backends.quantized.engine``; x86 or fbgemm on x86 CPUs).
     """
     names = int8_layer_names(model)
     ratios: dict[str, float] = {}

@@ -216,7 +216,7 @@ def test_ray_resumes_a_local_run_and_a_rerun_starts_no_actor(ray_local, tmp_path
     changed = tag_ray([corpus], out_dir=out, **{**options(tiny_model), "top_k": 2})
     assert changed.resumed == [] and sorted(changed.tagged) == sorted(local.tagged)
     assert sorted(r.split(" (")[0] for r in changed.redone) == sorted(local.tagged)  # and why
-    assert all(r.endswith("(changed settings: top_k)") for r in changed.redone)
+    assert all(r.endswith("(changed settings: top_k 3 → 2)") for r in changed.redone)
 
 
 @pytest.mark.slow
