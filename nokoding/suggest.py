@@ -259,11 +259,9 @@ def iter_suggestions(
     """
     check_ranking(top_k, threshold)
     if runtime is not None:  # before the model is loaded: unknown runtime, int8/onnx on a GPU, missing extra
-        import torch
-
         from nokoding.inference.runtime import check_runtime, resolve_device
 
-        check_runtime(runtime, torch.device("cuda" if str(device).startswith("cuda") else "cpu"))
+        check_runtime(runtime, device)
         resolve_device(device, runtime)
     m = get_model(model)
     return _suggestions(m, texts_or_segments, top_k=top_k, evidence_k=evidence_k, threshold=threshold,

@@ -234,11 +234,9 @@ def check_options(formats: Sequence[str] | str, top_k: int, threshold: float | N
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     check_roles(roles)
     if runtime is not None:  # the device kind is enough here; a missing GPU is found later
-        import torch
-
         from nokoding.inference.runtime import check_runtime
 
-        check_runtime(runtime, torch.device("cuda" if device.startswith("cuda") else "cpu"))
+        check_runtime(runtime, device)
     from nokoding.suggest import check_ranking
 
     if top_k is None:  # tag writes a fixed number of code columns
@@ -479,8 +477,9 @@ class _State:
             return "the file changed"
         old = entry.get("settings") or {}
         changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-        return f"changed settings: {', '.join(_change(k, old.get(k), settings.get(k)) for k in changed)}" \
-            if changed else None
+        if not changed:
+            return None
+        return "changed settings: " + ", ".join(_change(k, old.get(k), settings.get(k)) for k in changed)
 
     def store(self, key: str, sha: str, settings: dict[str, Any], tagged: TaggedDocument) -> None:
         atomic_write_text(self.result_path(key), json.dumps(tagged.to_dict(), ensure_ascii=False))

@@ -86,19 +86,18 @@ class RunState:
         for i, (path, doc_id) in enumerate(zip(self.files, self.ids)):
             key = self.state.key(path)
             entry = None if force else self.state.entries.get(key)
+            sha = None  # hashed here only when the settings match; otherwise by the workers
             if entry is not None and entry.get("settings") == self.settings:
                 try:
                     sha = _sha256(path)
                 except OSError:
-                    sha = None  # the read stage reports it
+                    pass  # the read stage reports it
                 previous = self.state.lookup(key, sha, self.settings) if sha else None
                 if previous is not None:
                     self.resumed[i] = _with_id(previous, doc_id)
                     continue
-                if sha is not None and sha != entry.get("sha256"):
-                    self.stale[i] = "the file changed"
-            elif entry is not None:  # the file is hashed by the workers; the settings decide already
-                reason = self.state.stale_reason(key, entry.get("sha256", ""), self.settings)
+            if entry is not None:  # unhashed: compared on settings only
+                reason = self.state.stale_reason(key, sha or entry.get("sha256", ""), self.settings)
                 if reason:
                     self.stale[i] = reason
             pending.append(i)

@@ -323,6 +323,7 @@ def run_benchmark(
     from transformers import AutoTokenizer
 
     from nokoding.atomic import atomic_write_text
+    from nokoding.inference.onnx_runtime import check_onnx_available, onnx_available
     from nokoding.inference.runtime import (
         CPU_RUNTIMES,
         configure_threads,
@@ -339,7 +340,7 @@ def run_benchmark(
             raise ValueError(f"unknown architecture {a!r}; choose from {', '.join(ARCHITECTURES)}")
     if not modes:
         modes = ["baseline", "fp32", "bf16"] if gpu else ["baseline", "fp32", "int8"]
-        if not gpu and _onnx_installed():
+        if not gpu and onnx_available():
             modes.append("onnx")
     if compile:
         modes = [*modes, "bf16+compile" if gpu else "fp32+compile"]
@@ -349,8 +350,6 @@ def run_benchmark(
         if gpu and m.split("+")[0] in CPU_RUNTIMES:
             raise ValueError(f"mode {m} is CPU-only")
         if m == "onnx":
-            from nokoding.inference.onnx_runtime import check_onnx_available
-
             check_onnx_available()
     if n_segments is None:
         n_segments = (10_000 if quick else 100_000) if gpu else (200 if quick else 2_000)
@@ -446,12 +445,6 @@ def run_benchmark(
     atomic_write_text(out / f"{name}.md", _markdown(result, gpu))
     log(f"wrote {out / name}.json and .md")
     return result
-
-
-def _onnx_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(p) is not None for p in ("onnxruntime", "onnx"))
 
 
 def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> str:

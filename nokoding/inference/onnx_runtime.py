@@ -40,6 +40,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,21 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["OnnxModule", "OnnxOutput", "check_onnx_available", "export_onnx", "fuse", "onnx_module"]
+__all__ = ["OnnxModule", "OnnxOutput", "check_onnx_available", "export_onnx", "fuse", "onnx_available", "onnx_module"]
 
 #: Output names of the exported graph, in order; the engine reads these fields.
 OUTPUT_NAMES = ("code_logits", "sentiment_logits", "embeddings")
 #: ONNX opset of the export.
 OPSET = 17
+
+
+#: The packages of the ``[onnx]`` extra.
+PACKAGES = ("onnxruntime", "onnx")
+
+
+def onnx_available() -> bool:
+    """Whether the ``[onnx]`` extra is installed (without importing it)."""
+    return all(importlib.util.find_spec(package) is not None for package in PACKAGES)
 
 
 def check_onnx_available() -> None:
@@ -61,7 +71,7 @@ def check_onnx_available() -> None:
     Raises:
         ModuleNotFoundError: naming the missing package and the install command.
     """
-    for package in ("onnxruntime", "onnx"):
+    for package in PACKAGES:
         if importlib.util.find_spec(package) is None:
             raise ModuleNotFoundError(
                 f"runtime onnx needs the package {package!r}: pip install 'nokoding[onnx]'", name=package
@@ -170,15 +180,22 @@ def _quiet_optimizer_logs() -> dict[str, int]:
     return old
 
 
-def fuse(source: str | os.PathLike[str], target: str | os.PathLike[str], num_heads: int, hidden_size: int) -> dict[str, int]:
+def fuse(source: str | os.PathLike[str], target: str | os.PathLike[str], num_heads: int, hidden_size: int,
+         *, keep: Collection[str] = ()) -> dict[str, int]:
     """Rewrite an exported BERT-family graph into ONNX Runtime's fused operators (step 3).
 
     Args:
         source: the exported ``.onnx`` file (read). target: the fused ``.onnx`` file (written).
         num_heads, hidden_size: of the encoder.
+        keep: initializer names that must survive the rewrite (the cut word-embedding table,
+            which the session replaces by name).
 
     Returns:
         ``{operator type: count}`` of ONNX Runtime's fused operators in the result.
+
+    Raises:
+        RuntimeError: an initializer in ``keep`` was renamed or dropped — the session would
+            otherwise run on the cut table.
     """
     from onnxruntime.transformers import optimizer
 
@@ -188,6 +205,9 @@ def fuse(source: str | os.PathLike[str], target: str | os.PathLike[str], num_hea
     finally:
         for name, level in old_levels.items():
             logging.getLogger(name).setLevel(level)
+    missing = sorted(set(keep) - {init.name for init in fused.model.graph.initializer})
+    if missing:
+        raise RuntimeError(f"ONNX fusion lost the embedding table(s) {missing}; use runtime fp32")
     fused.save_model_to_file(str(target), use_external_data_format=False)
     counts = _count_fused(fused.model)
     del fused
@@ -260,7 +280,7 @@ def onnx_module(model: torch.nn.Module, threads: int, *, memo: dict[int, Any] | 
     check_onnx_available()
     from nokoding.inference.runtime import _encoder_shape, _fold_lora, hf_encoder
 
-    private = _fold_lora(copy.deepcopy(model, memo or {})).to(device="cpu", dtype=torch.float32).eval()
+    private = _fold_lora(copy.deepcopy(model, {} if memo is None else memo)).to(device="cpu", dtype=torch.float32).eval()
     found = hf_encoder(private)
     shape = _encoder_shape(private)
     shared: dict[str, torch.Tensor] = {}
@@ -282,11 +302,9 @@ def onnx_module(model: torch.nn.Module, threads: int, *, memo: dict[int, Any] | 
         counts: dict[str, int] = {}
         if found is not None:
             hidden, _ffn, heads = shape
-            counts = fuse(exported, fused, heads, hidden)
+            counts = fuse(exported, fused, heads, hidden, keep=shared)
             exported.unlink()
-        graph = fused if found is not None else exported
-        _check_initializers(graph, shared)
-        module = OnnxModule(graph, threads, shared)
+        module = OnnxModule(fused if found is not None else exported, threads, shared)
     module.fused_operators = counts
     if not counts.get("Attention"):
         warnings.warn(
@@ -296,19 +314,6 @@ def onnx_module(model: torch.nn.Module, threads: int, *, memo: dict[int, Any] | 
             stacklevel=2,
         )
     return module
-
-
-def _check_initializers(path: Path, shared: dict[str, torch.Tensor]) -> None:
-    """Raise if a table to be shared is not an initializer of the graph (renamed or dropped
-    by the exporter or the fusion) — the session would otherwise run on the cut table."""
-    if not shared:
-        return
-    import onnx
-
-    names = {init.name for init in onnx.load_model(str(path), load_external_data=False).graph.initializer}
-    missing = sorted(set(shared) - names)
-    if missing:
-        raise RuntimeError(f"the ONNX graph lost the embedding table(s) {missing}; use runtime fp32")
 
 
 def _count_fused(proto: Any) -> dict[str, int]:

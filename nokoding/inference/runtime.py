@@ -236,9 +236,13 @@ def _copy_memo(model: torch.nn.Module, runtime: str) -> dict[int, Any]:
     return memo
 
 
-def check_runtime(runtime: str, device: torch.device) -> None:
+def check_runtime(runtime: str, device: torch.device | str) -> None:
     """Refuse a runtime outside :data:`RUNTIMES`, a CPU-only runtime on a GPU, or ``"onnx"``
     without its packages.
+
+    ``device`` may also be the device option as given (``"auto"``, ``"cpu"``, ``"cuda[:N]"``):
+    then only its kind counts, so the check needs no GPU to be present (up-front checks of
+    ``suggest_codes`` and ``nokoding tag``).
 
     Raises:
         ValueError: naming the runtime and what to use instead.
@@ -246,7 +250,8 @@ def check_runtime(runtime: str, device: torch.device) -> None:
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    if runtime in CPU_RUNTIMES and device.type != "cpu":
+    kind = ("cuda" if device.startswith("cuda") else "cpu") if isinstance(device, str) else device.type
+    if runtime in CPU_RUNTIMES and kind != "cpu":
         raise ValueError(f"runtime {runtime} is CPU-only; use device cpu (or auto), or runtime bf16 on a GPU")
     if runtime == "onnx":
         from nokoding.inference.onnx_runtime import check_onnx_available
