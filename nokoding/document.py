@@ -27,6 +27,8 @@ class Cue:
         start_time, end_time: seconds from the start of the recording.
         id: the WebVTT cue identifier (its 1-based position in the file when it has none)
             or the SubRip index; ``None`` when unknown.
+        overlap: the cue overlaps in time with a cue of another speaker (two people
+            talking at once).
     """
 
     start: int
@@ -34,6 +36,7 @@ class Cue:
     start_time: float
     end_time: float
     id: str | None = None
+    overlap: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,9 @@ the speaker under the same rules as in text transcripts (:mod:`nokoding.ingest.l
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from webvtt.models import Caption
 
 from nokoding.document import Cue, Document
 from nokoding.ingest.build import RawTurn, finish_document
@@ -36,17 +32,14 @@ from nokoding.ingest.labels import MIN_NAME_LABELS, format_time, matcher_for
 from nokoding.ingest.normalize import normalize_text
 from nokoding.ingest.roles import RoleRules
 
-__all__ = ["CuePiece", "document_from_cues", "pieces_by_voice"]
-
-#: webvtt-py's own voice-span pattern (``<v Name>``, ``<v.class Name>``).
-VOICE = Caption.VOICE_SPAN_PATTERN
-
+__all__ = ["CuePiece", "document_from_cues", "mark_overlaps"]
 
 @dataclass
 class CuePiece:
     """The words of one speaker in one cue.
 
-    ``speaker`` is ``None`` when the cue gives none.
+    ``speaker`` is ``None`` when the cue gives none; ``timed`` is False for text that had no
+    timing line of its own (it carries the times of the cue before it).
     """
 
     speaker: str | None
@@ -54,35 +47,7 @@ class CuePiece:
     start_time: float
     end_time: float
     cue_id: str | None
-
-
-def pieces_by_voice(
-    raw_lines: Sequence[str], plain_lines: Sequence[str]
-) -> list[tuple[str | None, str]]:
-    """Split one cue into ``(voice, text)`` pieces.
-
-    Args:
-        raw_lines: the cue's lines with tags (to find ``<v ...>`` on each line).
-        plain_lines: the same lines with tags removed.
-
-    Returns:
-        One piece per run of lines with the same voice; a line without a voice tag
-        continues the voice of the line before. Texts are joined with spaces.
-    """
-    pieces: list[tuple[str | None, list[str]]] = []
-    voice: str | None = None
-    for raw, plain in zip(raw_lines, plain_lines):
-        m = VOICE.search(raw)
-        if m is not None:
-            voice = " ".join(m.group(1).split())
-        words = plain.strip()
-        if not words:
-            continue
-        if pieces and pieces[-1][0] == voice:
-            pieces[-1][1].append(words)
-        else:
-            pieces.append((voice, [words]))
-    return [(v, " ".join(ws)) for v, ws in pieces]
+    timed: bool = True
 
 
 def document_from_cues(
@@ -108,35 +73,42 @@ def document_from_cues(
     pieces = [p for p in pieces if p.text]
     if not pieces:
         raise TranscriptError(source, "no cue has any text")
+    overlaps = mark_overlaps(pieces)
+    if any(overlaps):
+        notes = notes + (
+            f"{sum(overlaps)} cue(s) overlap in time with another speaker's (people talking at "
+            "once); all their words are kept, in order of start time, and their segments are "
+            "marked 'overlap'",
+        )
     order = sorted(range(len(pieces)), key=lambda i: (pieces[i].start_time, i))
-    groups: list[list[CuePiece]] = []
+    groups: list[list[tuple[CuePiece, bool]]] = []
     for i in order:
         p = pieces[i]
-        if groups and groups[-1][-1].speaker == p.speaker:
-            groups[-1].append(p)
+        if groups and groups[-1][-1][0].speaker == p.speaker:
+            groups[-1].append((p, overlaps[i]))
         else:
-            groups.append([p])
+            groups.append([(p, overlaps[i])])
 
     parts: list[str] = []
     length = 0
     turns: list[RawTurn] = []
     for g, group in enumerate(groups):
-        head = ("\n\n" if g else "") + f"[{format_time(group[0].start_time)}] "
-        if group[0].speaker:
-            head += f"{group[0].speaker}: "
+        head = ("\n\n" if g else "") + f"[{format_time(group[0][0].start_time)}] "
+        if group[0][0].speaker:
+            head += f"{group[0][0].speaker}: "
         parts.append(head)
         length += len(head)
         cues: list[Cue] = []
-        for k, p in enumerate(group):
+        for k, (p, overlap) in enumerate(group):
             if k:
                 parts.append(" ")
                 length += 1
-            cues.append(Cue(length, length + len(p.text), p.start_time, p.end_time, p.cue_id))
+            cues.append(Cue(length, length + len(p.text), p.start_time, p.end_time, p.cue_id, overlap))
             parts.append(p.text)
             length += len(p.text)
         turns.append(
             RawTurn(
-                speaker=group[0].speaker or "",
+                speaker=group[0][0].speaker or "",
                 start=cues[0].start,
                 end=cues[-1].end,
                 start_time=min(c.start_time for c in cues),
@@ -149,6 +121,26 @@ def document_from_cues(
     return finish_document(
         doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes
     )
+
+
+def mark_overlaps(pieces: list[CuePiece]) -> list[bool]:
+    """For each piece: does its time overlap a piece of another speaker (two people at once)?
+
+    Overlap is strict (one ending exactly when the next starts is not overlap); pieces
+    without a speaker overlap any piece with one, but not each other.
+    """
+    flags = [False] * len(pieces)
+    order = sorted((i for i, p in enumerate(pieces) if p.timed), key=lambda i: pieces[i].start_time)
+    for a_pos, a in enumerate(order):
+        pa = pieces[a]
+        for b in order[a_pos + 1 :]:
+            pb = pieces[b]
+            if pb.start_time >= pa.end_time:
+                break
+            if pb.speaker != pa.speaker and (pa.speaker or pb.speaker) and pb.end_time > pb.start_time:
+                if pa.end_time > pa.start_time:
+                    flags[a] = flags[b] = True
+    return flags
 
 
 def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules) -> None:
@@ -164,11 +156,3 @@ def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules) -> None:
         if prefix.label is not None:
             p.speaker = prefix.label
             p.text = p.text[prefix.end :].strip()
-
-
-_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
-
-
-def strip_tags(line: str) -> str:
-    """Remove ``<i>``-style and ``{\\an8}``-style tags from one SubRip line (srt keeps them)."""
-    return _TAG.sub("", line)

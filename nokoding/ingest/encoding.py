@@ -7,9 +7,11 @@ Order of attempts (the first that succeeds wins):
 3. UTF-16 without a BOM, recognised by NUL bytes in every other position of an
    ASCII-heavy start (some Windows tools write this);
 4. Windows-1252, the default 8-bit code page of Norwegian Windows (a superset of
-   Latin-1's printable characters), and as the last resort Latin-1 (ISO 8859-1), which
-   decodes any bytes. Both come with a :class:`TranscriptWarning` naming the file, and the
-   same note is stored in ``Document.warnings``.
+   Latin-1's printable characters, with € – “ ” … š ž). The five bytes it leaves undefined
+   (0x81, 0x8D, 0x8F, 0x90, 0x9D) become U+FFFD instead of switching the whole file to
+   another code page. This comes with a :class:`TranscriptWarning` naming the file, the
+   non-ASCII characters the decoding produced (to check) and each replaced byte with its
+   line; the same note is stored in ``Document.warnings``.
 
 A file with NUL bytes that is not UTF-16/32 is binary (a PDF, an image, an old .doc) and
 raises :class:`TranscriptError`, as does an empty file.
@@ -105,17 +107,41 @@ def decode_bytes(
         raise TranscriptError(path, "binary file (contains NUL bytes), not a text transcript")
     assert utf8_error is not None
     bad_line = data[: utf8_error.start].count(b"\n") + 1
-    try:
-        text, used = data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        text, used = data.decode("latin-1"), "latin-1"
-    label = "Windows-1252" if used == "cp1252" else "Latin-1 (ISO 8859-1)"
+    text, undefined = _decode_cp1252(data)
+    changed = sorted({c for c in text if ord(c) > 127 and c != "\ufffd"})
+    shown = " ".join(changed[:20]) + (" …" if len(changed) > 20 else "")
     note = (
-        f"{name}: not valid UTF-8 (first bad byte on line {bad_line}); "
-        f"decoded as {label}. Check æ, ø and å, or save the file as UTF-8."
+        f"{name}: not valid UTF-8 (first bad byte on line {bad_line}); decoded as Windows-1252"
+        + (f", which gave these non-ASCII characters: {shown}" if changed else "")
+        + ". Check them, or save the file as UTF-8."
     )
+    if undefined:
+        places = ", ".join(f"0x{b:02X} on line {line}" for b, line in undefined[:5])
+        more = f" and {len(undefined) - 5} more" if len(undefined) > 5 else ""
+        note += (
+            f" {len(undefined)} byte(s) that Windows-1252 does not define ({places}{more}) "
+            "were replaced by U+FFFD (\ufffd)."
+        )
     warnings.warn(note, TranscriptWarning, stacklevel=3)
-    return text, used, (note,)
+    return text, "cp1252", (note,)
+
+
+def _decode_cp1252(data: bytes) -> tuple[str, list[tuple[int, int]]]:
+    """Windows-1252 text with its five undefined bytes replaced by U+FFFD.
+
+    Returns:
+        ``(text, undefined)``: ``undefined`` lists ``(byte, line)`` for each replaced byte.
+    """
+    undefined: list[tuple[int, int]] = []
+
+    def replace(exc: UnicodeError) -> tuple[str, int]:
+        assert isinstance(exc, UnicodeDecodeError)
+        for pos in range(exc.start, exc.end):
+            undefined.append((data[pos], data[:pos].count(b"\n") + 1))
+        return "\ufffd" * (exc.end - exc.start), exc.end
+
+    codecs.register_error("nokoding-cp1252", replace)
+    return data.decode("cp1252", errors="nokoding-cp1252"), undefined
 
 
 def read_text_file(

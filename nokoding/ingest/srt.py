@@ -1,28 +1,21 @@
-"""SubRip (.srt) transcripts via the ``srt`` package.
+"""SubRip (.srt) transcripts.
 
-What ``srt`` (3.5) does for us: block splitting, indices, timings (also with a BOM and
-CRLF line ends) and a parse error with the character position of the first bad block,
-which we turn into a line number. What we do ourselves: removing formatting tags
-(``<i>``, ``<font>``, ``{\\an8}``), which ``srt`` keeps in ``Subtitle.content``; voice tags
-and "Name: words" speakers as in WebVTT (:mod:`nokoding.ingest.cues`). The document text
-is laid out as in :mod:`nokoding.ingest.cues`.
+Blocks, indices, timings and formatting tags (``<i>``, ``<font>``, ``{\\an8}``) are read by
+:mod:`nokoding.ingest.subtitles` (what is accepted, kept with a warning, or refused is
+listed there); voice tags and "Name: words" speakers as in WebVTT
+(:mod:`nokoding.ingest.vtt`, :mod:`nokoding.ingest.cues`). Character references such as
+``&amp;`` are left as written. The document text is laid out as in
+:mod:`nokoding.ingest.cues`; its offsets point into that text, not into the .srt file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import srt
-
 from nokoding.document import Document
-from nokoding.ingest.cues import (
-    CuePiece,
-    document_from_cues,
-    pieces_by_voice,
-    strip_tags,
-)
-from nokoding.ingest.errors import TranscriptError
+from nokoding.ingest.cues import document_from_cues
 from nokoding.ingest.roles import RoleRules
+from nokoding.ingest.vtt import cue_pieces
 
 __all__ = ["parse_srt"]
 
@@ -38,26 +31,10 @@ def parse_srt(
     """Parse normalised SubRip text into a :class:`Document`.
 
     Raises:
-        TranscriptError: a malformed block (with its line), bad timings (with the
-            subtitle index), or no subtitle with text.
+        TranscriptError: a malformed timing line (with its line and index), a subtitle that
+            ends before it starts, or no subtitle with text.
     """
-    rules = rules or RoleRules()
-    try:
-        subtitles = list(srt.parse(text))
-    except srt.SRTParseError as exc:
-        line = text.count("\n", 0, exc.expected_start) + 1
-        raise TranscriptError(source, "malformed SubRip block starting on this line (expected an index, 'start --> end' and text)", line=line) from exc
-    except ValueError as exc:  # srt.TimestampParseError and friends
-        raise TranscriptError(source, f"malformed SubRip timing ({exc})") from exc
-    pieces: list[CuePiece] = []
-    for sub in subtitles:
-        start, end = sub.start.total_seconds(), sub.end.total_seconds()
-        cue_id = str(sub.index) if sub.index is not None else None
-        if end < start:
-            raise TranscriptError(source, "subtitle ends before it starts", cue=cue_id)
-        raw_lines = sub.content.split("\n")
-        for voice, words in pieces_by_voice(raw_lines, [strip_tags(x) for x in raw_lines]):
-            pieces.append(CuePiece(voice, words, start, end, cue_id))
+    pieces, problems = cue_pieces(text, fmt="srt", source=source)
     return document_from_cues(
-        pieces, doc_id=doc_id, source=source, fmt="srt", rules=rules, notes=notes
+        pieces, doc_id=doc_id, source=source, fmt="srt", rules=rules or RoleRules(), notes=notes + problems
     )

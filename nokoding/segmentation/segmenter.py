@@ -112,11 +112,16 @@ def windows(
     return cuts
 
 
-def _times(turn: SpeakerTurn, a: int, b: int) -> tuple[float | None, float | None]:
-    overlapping = [c for c in turn.cues if c.start < b and c.end > a]
-    if overlapping:
-        return min(c.start_time for c in overlapping), max(c.end_time for c in overlapping)
-    return turn.start_time, turn.end_time
+def _times(turn: SpeakerTurn, a: int, b: int) -> tuple[float | None, float | None, bool]:
+    """Start and end time of ``text[a:b]`` and whether a cue in it overlaps another speaker's."""
+    inside = [c for c in turn.cues if c.start < b and c.end > a]
+    if inside:
+        return (
+            min(c.start_time for c in inside),
+            max(c.end_time for c in inside),
+            any(c.overlap for c in inside),
+        )
+    return turn.start_time, turn.end_time, False
 
 
 def segment(
@@ -145,7 +150,8 @@ def segment(
         Segments in document order, ``index`` 0, 1, ... Each has ``document_id``,
         ``speaker``, ``role``, ``turn_index``, offsets, times (the cues it overlaps, else
         its turn's), ``context``, and ``meta = {"window": k, "windows": n}`` (its position
-        among the windows of its turn). Empty list for a blank string.
+        among the windows of its turn, plus ``"overlap": True`` when one of its cues
+        overlaps in time with another speaker's). Empty list for a blank string.
 
     Raises:
         ValueError: ``max_sentences`` or ``max_tokens`` below 1, or an unknown role.
@@ -170,7 +176,7 @@ def segment(
             continue
         cuts = windows(text, turn.start, turn.end, max_sentences=max_sentences, max_tokens=max_tokens)
         for k, (a, b) in enumerate(cuts):
-            t0, t1 = _times(turn, a, b)
+            t0, t1, overlap = _times(turn, a, b)
             out.append(
                 Segment(
                     document_id=document.id,
@@ -184,7 +190,7 @@ def segment(
                     end_time=t1,
                     context=question if context and turn.role != "interviewer" else None,
                     turn_index=t_index,
-                    meta={"window": k, "windows": len(cuts)},
+                    meta={"window": k, "windows": len(cuts), **({"overlap": True} if overlap else {})},
                 )
             )
     return out
