@@ -32,6 +32,7 @@ __all__ = [
     "MIN_NAME_LABELS",
     "NOT_NAMES",
     "LabelMatcher",
+    "CUE_TIMING_LINE",
     "LinePrefix",
     "format_time",
     "label_key",
@@ -55,19 +56,30 @@ NOT_NAMES = frozenset(
         "stikkord", "sammendrag", "oppsummering", "intervju", "transkripsjon", "transkribert",
         "fil", "lydfil", "opptak", "prosjekt", "deltakere", "deltakarar", "til", "fra", "frå",
         "om", "kl", "klokka", "https", "http", "www", "mål", "målet", "resultat", "resultatet",
-        "les", "se", "sjå",
+        "les", "se", "sjå", "mhm", "mm", "hm", "hmm", "ok", "okei", "okay", "greit", "akkurat",
+        "nettopp", "javel", "jaha", "jepp", "æh", "eh", "ehm", "øh", "takk", "hei", "ha",
+        "kapittel", "del", "vedlegg", "side",
     ]
 )
 
 _UPPER = "A-ZÆØÅÄÖÜÉÈÁ"
 _WORD = rf"[{_UPPER}][^\W\d_]*(?:[-'’][^\W\d_]+)*\.?"
-_NAME = rf"{_WORD}(?:[ \t]+(?:{_WORD}|\d{{1,3}})){{0,2}}"
+_NUMBER = r"\d{1,3}(?!\d|:\d)"
+_NAME = rf"{_WORD}(?:[ \t]+(?:{_WORD}|{_NUMBER})){{0,2}}"
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
 _HMS = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?"
-_BRACKETED = rf"\[{_TIME}\]|\({_TIME}\)|\#{_TIME}(?:-\d+)?\#"
+_RANGE = rf"{_TIME}(?:[ \t]*(?:-|–|—|-->)[ \t]*{_TIME})?"
+_BRACKETED = rf"\[{_RANGE}\]|\({_RANGE}\)|\#{_TIME}(?:-\d+)?\#"
 _STAMP = rf"(?:{_BRACKETED}|{_HMS})"
+#: after a label without a colon: a bracketed or h:mm:ss stamp, or m:ss ending the line
+_LABEL_STAMP = rf"(?:{_BRACKETED}|{_HMS}|{_TIME}(?=[ \t]*(?:\*\*|__)?[ \t]*$))"
+_BOLD = r"(?:\*\*|__)"
+_QUALIFIER = r"[ \t]*\([^()\n]{1,40}\)"
+#: a cue timing line on its own (Teams .docx and pasted captions): ``0:0:0.0 --> 0:0:5.120``
+_CUE_TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{1,2}(?:[.,]\d{1,3})?"
+CUE_TIMING_LINE = re.compile(rf"^[ \t]*\[?({_CUE_TIME})\]?[ \t]*-->[ \t]*\[?({_CUE_TIME})\]?[ \t]*$")
 _TRAILING_STAMP = re.compile(rf"[ \t]*(?:{_BRACKETED})[ \t]*$")
-_TIME_IN = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?")
+_TIME_IN = re.compile(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?")
 
 
 def parse_time(stamp: str) -> float | None:
@@ -91,9 +103,11 @@ def label_key(label: str) -> str:
     """The label reduced for role look-up: lower case, no number/letter suffix, no dot.
 
     ``"Informant 3"`` → ``"informant"``, ``"I1"`` → ``"i"``, ``"Int."`` → ``"int"``,
-    ``"Deltaker B"`` → ``"deltaker"``, ``"Kari Nordmann"`` → ``"kari nordmann"``.
+    ``"Deltaker B"`` → ``"deltaker"``, ``"Kari Nordmann"`` → ``"kari nordmann"``,
+    ``"Intervjuer (KH)"`` → ``"intervjuer"``.
     """
     key = " ".join(label.split()).lower()
+    key = re.sub(r"\s*\([^()]*\)$", "", key)
     key = re.sub(r"\s*\d+$", "", key)
     key = re.sub(r"\s+[a-zæøå]$", "", key)
     return key.rstrip(".").strip()
@@ -127,17 +141,32 @@ class LabelMatcher:
         words = sorted({w.strip().lower() for w in role_words if w.strip()}, key=len, reverse=True)
         self.role_words = frozenset(words)
         role = "|".join(re.escape(w) for w in words) or r"(?!x)x"
-        role_label = rf"(?i:(?:{role}))\.?(?:[ \t]*\d{{1,3}}|[ \t]+[{_UPPER}](?![^\W\d_]))?"
+        role_label = rf"(?i:(?:{role}))\.?(?:[ \t]*{_NUMBER}|[ \t]+[{_UPPER}](?![^\W\d_]))?"
+        label = rf"(?P<lab>(?:(?P<role>{role_label})|(?P<name>{_NAME}))(?:{_QUALIFIER})?)"
         self._pattern = re.compile(
             rf"""
             [ \t]*
             (?:(?P<t1>{_STAMP})[ \t]*(?:[-–—][ \t]*)?)?
             (?:
-                (?:(?P<role>{role_label})|(?P<name>{_NAME}))
-                [ \t]*(?:(?P<t2>{_BRACKETED})[ \t]*)?
-                :(?=\s|$)[ \t]*
-                (?:(?P<t3>{_STAMP})(?:[ \t]+|$)(?:[-–—][ \t]*)?)?
+                {_BOLD}?{label}
+                (?:
+                    [ \t]*(?:(?P<t2>{_BRACKETED})[ \t]*)?
+                    {_BOLD}?:{_BOLD}?(?=\s|$)[ \t]*
+                    (?:(?P<t3>{_STAMP})(?:[ \t]+|$)(?:[-–—][ \t]*)?)?
+                |
+                    {_BOLD}?[ \t]+(?:[-–—][ \t]*)?(?P<t4>{_LABEL_STAMP}){_BOLD}?
+                    (?:[ \t]*:)?(?:[ \t]+|$)(?:[-–—][ \t]*)?
+                )
             )?
+            """,
+            re.VERBOSE,
+        )
+        self._alone = re.compile(
+            rf"""
+            [ \t]*(?:(?P<t1>{_STAMP})[ \t]*(?:[-–—][ \t]*)?)?
+            {_BOLD}?{label}{_BOLD}?
+            (?:[ \t]*(?P<t2>{_BRACKETED}))?
+            [ \t]*$
             """,
             re.VERBOSE,
         )
@@ -152,10 +181,10 @@ class LabelMatcher:
         """
         m = self._pattern.match(line)
         assert m is not None  # every part is optional
-        time_text = m.group("t1") or m.group("t2") or m.group("t3")
+        time_text = m.group("t1") or m.group("t2") or m.group("t3") or m.group("t4")
         role, name = m.group("role"), m.group("name")
-        label = (role or name or "").strip() or None
-        if name is not None and not _acceptable_name(name, names):
+        label = " ".join((m.group("lab") or "").split()) or None
+        if name is not None and not _acceptable_name(name, names, label):
             # not a label after all: keep only a leading timestamp
             if m.group("t1"):
                 t1_end = m.end("t1")
@@ -177,7 +206,26 @@ class LabelMatcher:
         if m is None or m.group("name") is None:
             return None
         name = m.group("name").strip()
-        return name if _acceptable_name(name, None) else None
+        return " ".join(m.group("lab").split()) if _acceptable_name(name, None) else None
+
+    def alone(self, line: str) -> tuple[LinePrefix, str | None] | None:
+        """A label standing alone on ``line`` without a colon ("Intervjuer", "Kari Nordmann",
+        "INTERVJUER [00:01:02]"): the words follow on the next line(s).
+
+        Returns:
+            ``(prefix, name)`` where ``name`` is the name label that still has to pass the
+            recurrence test (``None`` for a role word), or ``None`` when the line is not one.
+        """
+        m = self._alone.match(line)
+        if m is None:
+            return None
+        name = m.group("name")
+        if name is not None and not _acceptable_name(name.strip(), None):
+            return None
+        stamp = m.group("t1") or m.group("t2")
+        label = " ".join(m.group("lab").split())
+        prefix = LinePrefix(label, name is None, parse_time(stamp) if stamp else None, len(line))
+        return prefix, (label if name is not None else None)
 
 
 def trailing_stamp_start(line: str) -> int:
@@ -186,11 +234,11 @@ def trailing_stamp_start(line: str) -> int:
     return m.start() if m else len(line)
 
 
-def _acceptable_name(name: str, names: frozenset[str] | None) -> bool:
+def _acceptable_name(name: str, names: frozenset[str] | None, label: str | None = None) -> bool:
     first = name.split()[0].rstrip(".").lower()
     if first in NOT_NAMES:
         return False
-    return names is None or name.strip() in names
+    return names is None or (label or name.strip()) in names
 
 
 @lru_cache(maxsize=32)

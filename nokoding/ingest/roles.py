@@ -41,12 +41,14 @@ __all__ = [
 #: Label keys that mark the interviewer (bokmål, nynorsk, English).
 DEFAULT_INTERVIEWER_LABELS: tuple[str, ...] = (
     "i", "int", "intervjuer", "intervjuar", "interviewer", "moderator", "forsker", "spm",
+    "spørsmål",
 )  # fmt: skip
 
 #: Label keys that mark an informant (interviewee).
 DEFAULT_INFORMANT_LABELS: tuple[str, ...] = (
     "informant", "inf", "respondent", "resp", "deltaker", "deltakar", "ip",
     "leder", "leiar", "medarbeider", "medarbeidar", "ansatt", "tilsett", "svar",
+    "io", "intervjuobjekt",
 )  # fmt: skip
 
 

@@ -10,6 +10,11 @@ Rules (labels and timestamps: :mod:`nokoding.ingest.labels`):
   answer); before any label it has no speaker.
 * A line opening with a timestamp but no label also starts a new turn of the same
   speaker, at that time; a line holding only a timestamp sets the time of the next turn.
+* A line holding only a label, without a colon ("Intervjuer", "INTERVJUER 00:01:02",
+  "Kari Nordmann   0:03" as Otter and Teams write it), starts a turn of that speaker whose
+  words are on the next line(s); for a name, see :func:`_labels_alone`.
+* A cue timing line on its own (``0:0:0.0 --> 0:0:5.120``, Teams .docx) sets the time of
+  the next turn, like a timestamp line.
 * A timestamp at the end of a line (``[00:12:31]``, f4's ``#00:12:31-4#``) is not speech:
   it is left out of the turn and sets the turn's end time.
 
@@ -20,19 +25,38 @@ the user sees it (after :mod:`~nokoding.ingest.normalize`).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nokoding.document import Document
 from nokoding.ingest.build import RawTurn, finish_document
 from nokoding.ingest.labels import (
+    CUE_TIMING_LINE,
     MIN_NAME_LABELS,
+    LabelMatcher,
+    LinePrefix,
     matcher_for,
     parse_time,
     trailing_stamp_start,
 )
 from nokoding.ingest.roles import RoleRules
 
-__all__ = ["parse_text"]
+__all__ = ["TextStructure", "parse_text"]
+
+
+@dataclass(frozen=True)
+class TextStructure:
+    """What a structured source (a Word table) already knows about its rendered text.
+
+    Attributes:
+        labels: line start offset → the prefix of that line (speaker from a table cell,
+            trusted without the recurrence test).
+        resets: line start offsets where the speaker of unlabelled paragraphs is forgotten
+            (the first paragraph after a table).
+    """
+
+    labels: dict[int, LinePrefix] = field(default_factory=dict)
+    resets: frozenset[int] = frozenset()
 
 
 def parse_text(
@@ -43,6 +67,7 @@ def parse_text(
     fmt: str = "txt",
     rules: RoleRules | None = None,
     notes: tuple[str, ...] = (),
+    structure: TextStructure | None = None,
 ) -> Document:
     """Parse normalised labelled text into a :class:`Document`.
 
@@ -53,6 +78,7 @@ def parse_text(
         fmt: the value for ``Document.format``.
         rules: role rules (default :class:`RoleRules`).
         notes: notes to carry into ``Document.warnings``.
+        structure: speakers and turn ends known from the source's structure (.docx tables).
 
     Raises:
         TranscriptError: the text has no speech.
@@ -62,6 +88,9 @@ def parse_text(
     lines = text.split("\n")
     counts = Counter(matcher.candidate_name(line) for line in lines)
     names = frozenset(n for n, c in counts.items() if n is not None and c >= MIN_NAME_LABELS)
+    alone = _labels_alone(lines, matcher, names)
+    forced = dict(structure.labels) if structure is not None else {}
+    resets = set(structure.resets) if structure is not None else set()
 
     turns: list[RawTurn] = []
     current: RawTurn | None = None
@@ -76,16 +105,33 @@ def parse_text(
 
     def open_turn(speaker: str, time: float | None) -> RawTurn:
         # start == end == -1 marks "no words yet"
-        return RawTurn(speaker=speaker, start=-1, end=-1, start_time=time)
+        nonlocal pending_end
+        end_time, pending_end = pending_end, None
+        return RawTurn(speaker=speaker, start=-1, end=-1, start_time=time, end_time=end_time)
 
+    pending_end: float | None = None
     pos = 0
-    for line in lines:
+    for number, line in enumerate(lines):
         line_start = pos
         pos += len(line) + 1
+        if line_start in resets:
+            close()
+            last_speaker = ""
         if not line.strip():
             close()
             continue
-        prefix = matcher.match(line, names)
+        timing = CUE_TIMING_LINE.match(line)
+        if timing is not None and line_start not in forced:
+            close()
+            pending_time, pending_end = parse_time(timing.group(1)), parse_time(timing.group(2))
+            continue
+        if number in alone and line_start not in forced:
+            close()
+            last_speaker = alone[number].label or ""
+            if alone[number].time is not None:
+                pending_time = alone[number].time
+            continue
+        prefix = forced.get(line_start) or matcher.match(line, names)
         if prefix.label is not None:
             close()
             last_speaker = prefix.label
@@ -117,3 +163,38 @@ def parse_text(
     return finish_document(
         doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes
     )
+
+
+def _labels_alone(lines: list[str], matcher: LabelMatcher, names: frozenset[str]) -> dict[int, LinePrefix]:
+    """Lines that hold only a speaker label (no colon), by line index.
+
+    A role word alone always counts. A name alone counts when it is followed by words (the
+    next non-blank line is not itself a label) and either follows a cue timing line (Teams)
+    or stands alone on at least :data:`MIN_NAME_LABELS` lines while another label does too
+    (so a repeated "Mhm" line of one speaker is never taken for a name).
+    """
+    found: dict[int, tuple[LinePrefix, str | None]] = {}
+    for i, line in enumerate(lines):
+        if line.strip():
+            hit = matcher.alone(line)
+            if hit is not None:
+                found[i] = hit
+    if not found:
+        return {}
+    counts = Counter(name for _, name in found.values() if name is not None)
+    recurring = {n for n, c in counts.items() if c >= MIN_NAME_LABELS} | (set(counts) & names)
+    labels_seen = {p.label for p, name in found.values() if name is None or name in recurring}
+    out: dict[int, LinePrefix] = {}
+    for i, (prefix, name) in found.items():
+        nxt = next((j for j in range(i + 1, len(lines)) if lines[j].strip()), None)
+        if nxt is None or nxt in found or CUE_TIMING_LINE.match(lines[nxt]):
+            continue
+        if matcher.match(lines[nxt], names).label is not None:
+            continue
+        if name is not None:
+            prev = next((j for j in range(i - 1, -1, -1) if lines[j].strip()), None)
+            after_timing = prev is not None and CUE_TIMING_LINE.match(lines[prev]) is not None
+            if not after_timing and not (name in recurring and len(labels_seen) >= 2):
+                continue
+        out[i] = prefix
+    return out
