@@ -58,13 +58,13 @@ class SuggestionList(list[Suggestion]):
         ``document``, ``segment``, ``speaker``, ``role``, ``start``, ``end``, ``start_time``,
         ``end_time``, ``text``, ``context``, ``code_i``/``category_i``/``subcategory_i``/``p_i``,
         ``sentiment``, ``p_sentiment``, ``evidence`` = ids of the similar training segments
-        joined by ``;``), then ``category:<id>`` scores, ``sentiment:<label>`` probabilities and
-        ``n_windows``. Segment fields are empty (``""``/``None``) for free text; numbers stay
+        joined by ``;``, ``evidence_quotes`` = their shortened text with code and similarity),
+        then ``category:<id>`` scores, ``sentiment:<label>`` probabilities and ``n_windows``. Segment fields are empty (``""``/``None``) for free text; numbers stay
         numbers (the CSV writes them as text).
         """
         import pandas as pd
 
-        from nokoding.export.tabular import csv_columns
+        from nokoding.export.tabular import csv_columns, evidence_quotes
 
         k = max((len(s.codes) for s in self), default=0)
         rows = []
@@ -91,6 +91,7 @@ class SuggestionList(list[Suggestion]):
             row["sentiment"] = s.sentiment
             row["p_sentiment"] = s.sentiment_probabilities.get(s.sentiment)
             row["evidence"] = ";".join(e.segment_id for e in s.evidence)
+            row["evidence_quotes"] = evidence_quotes(s)
             row.update({f"category:{key}": v for key, v in s.categories.items()})
             row.update({f"sentiment:{key}": v for key, v in s.sentiment_probabilities.items()})
             row["n_windows"] = s.n_windows

@@ -184,6 +184,7 @@ def _coded_corpus(data: Path, codebook: Path | None, coders: list[str], model: P
         path = scratch / f"{data.stem}.jsonl"
         path.write_text(lines, encoding="utf-8")
         return path
+    coded = coded.without_codes(report.unused_codes)  # codes with no segment cannot be cross-validated
     folder = scratch / data.stem
     folder.mkdir()
     coded.codebook.to_yaml(folder / "codebook.yaml")

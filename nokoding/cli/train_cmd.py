@@ -39,6 +39,12 @@ def register(app: typer.Typer) -> None:
             "or inferred from a CSV's codes (a JSON Lines file needs one)."),
         coder: list[str] = typer.Option(
             [], "--coder", help="With --data: count only this coder's codings (name or GUID); repeatable."),
+        include_nokoding: bool = typer.Option(
+            False, "--include-nokoding", help="With a .qdpx: also count codings by the 'nokoding' user."),
+        include_unmarked_nokoding: bool = typer.Option(
+            False, "--include-unmarked-nokoding",
+            help="With a .qdpx: count codings by the user 'nokoding' that are not nokoding's suggestions "
+            "(a person coded under that name)."),
         backbone: str = typer.Option("me5-small", "--backbone", "-b", help="Backbone name or encoder folder."),
         strategy: str = typer.Option("lora", "--strategy", "-s", help="lora (default), full or frozen."),
         epochs: int | None = typer.Option(None, "--epochs", min=0, help="Encoder fine-tuning epochs."),
@@ -74,7 +80,8 @@ def register(app: typer.Typer) -> None:
         try:
             check_model_dir(out)
             if data is not None:
-                coded = _checked_data(data, codebook, coder)
+                coded = _checked_data(data, codebook, coder, include_nokoding=include_nokoding,
+                                      include_unmarked_nokoding=include_unmarked_nokoding)
                 model = train(coded.records, codebook=coded.codebook, backbone=backbone, strategy=strategy,
                               args=TrainingArguments(**options))
                 model.data_summary.update(source=str(data), format=coded.format,
@@ -96,16 +103,19 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _checked_data(data: Path, codebook: Path | None, coders: list[str]) -> CodedData:
+def _checked_data(data: Path, codebook: Path | None, coders: list[str], *, include_nokoding: bool = False,
+                  include_unmarked_nokoding: bool = False) -> CodedData:
     """Read ``--data`` and validate it; print the report and exit 1 when training must be refused.
 
-    Exits 2 when the data or codebook cannot be read at all.
+    Codes with no coded segment are left out (said on stderr). Exits 2 when the data or
+    codebook cannot be read at all.
     """
     from nokoding.codebook import CodebookError
     from nokoding.coded import CodedDataError, load_coded_data, validate
 
     try:
-        coded = load_coded_data(data, codebook=codebook, coders=coders or None)
+        coded = load_coded_data(data, codebook=codebook, coders=coders or None, include_nokoding=include_nokoding,
+                                include_unmarked_nokoding=include_unmarked_nokoding)
     except (CodedDataError, CodebookError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -117,4 +127,11 @@ def _checked_data(data: Path, codebook: Path | None, coders: list[str]) -> Coded
     if report.warnings:
         typer.echo(f"validation: {len(report.warnings)} warning(s); run `nokoding validate --data {data}` to see "
                    "them", err=True)
+    for finding in report.warnings:
+        if finding.rule == "human-codings-as-nokoding":
+            typer.echo(f"warning: {finding.message}", err=True)
+    if report.unused_codes:
+        typer.echo(f"left out {len(report.unused_codes)} code(s) with no coded segment: "
+                   f"{', '.join(report.unused_codes)}", err=True)
+        coded = coded.without_codes(report.unused_codes)
     return coded

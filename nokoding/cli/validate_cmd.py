@@ -24,13 +24,21 @@ def register(app: typer.Typer) -> None:
             [], "--coder", help="Count only this coder's codings (user name or GUID); repeatable."),
         include_nokoding: bool = typer.Option(
             False, "--include-nokoding", help="Also count codings by the 'nokoding' user (its suggestions)."),
+        include_unmarked_nokoding: bool = typer.Option(
+            False, "--include-unmarked-nokoding",
+            help="Count codings by the user 'nokoding' that are not nokoding's suggestions (made by a person "
+            "coding under that name, e.g. in QualCoder after importing nokoding's project)."),
         min_examples: int = typer.Option(5, "--min-examples", min=1,
                                          help="Warn for codes with fewer segments than this."),
         max_imbalance: float = typer.Option(10.0, "--max-imbalance", min=1.0,
                                             help="Warn when largest/smallest code count exceeds this."),
         output_format: str = typer.Option("table", "--format", help="table, text or json."),
     ) -> None:
-        """Check coded data for training: print a report; exit 1 if training would be refused."""
+        """Check coded data for training: print a report; exit 1 if training would be refused.
+
+        Reads .qdpx projects (any QDA program), CSV/TSV (also Taguette's highlights export:
+        id, document, tag, content) and JSON Lines.
+        """
         from nokoding.codebook import CodebookError
         from nokoding.coded import CodedDataError, load_coded_data, validate
 
@@ -39,7 +47,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         try:
             coded = load_coded_data(data, codebook=codebook, coders=coder or None,
-                                    include_nokoding=include_nokoding)
+                                    include_nokoding=include_nokoding,
+                                    include_unmarked_nokoding=include_unmarked_nokoding)
         except (CodedDataError, CodebookError, FileNotFoundError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -45,6 +45,7 @@ def load_coded_data(
     codebook: Codebook | str | os.PathLike[str] | None = None,
     coders: Iterable[str] | None = None,
     include_nokoding: bool = False,
+    include_unmarked_nokoding: bool = False,
 ) -> CodedData:
     """Read a researcher's coded data as a codebook and training records.
 
@@ -59,6 +60,9 @@ def load_coded_data(
             GUIDs; in CSV/JSON the ``coder`` column).
         include_nokoding: for ``.qdpx``, also count codings by the ``nokoding`` user
             (nokoding's own suggestions, skipped by default).
+        include_unmarked_nokoding: for ``.qdpx``, count the codings by the ``nokoding`` user
+            that lack nokoding's suggestion description: a person made them under that name
+            (reported as ``human-codings-as-nokoding`` otherwise).
 
     Returns:
         :class:`CodedData`. Problems that do not stop reading are in ``findings``; run
@@ -78,7 +82,8 @@ def load_coded_data(
     if suffix == ".qdpx":
         from nokoding.coded.qdpx import read_coded_qdpx
 
-        return read_coded_qdpx(path, codebook=cb, coders=coders, include_nokoding=include_nokoding)
+        return read_coded_qdpx(path, codebook=cb, coders=coders, include_nokoding=include_nokoding,
+                               include_unmarked_nokoding=include_unmarked_nokoding)
     from nokoding.coded.csv_jsonl import (
         CSV_SUFFIXES,
         JSONL_SUFFIXES,

@@ -11,11 +11,12 @@ become a record is named in a finding.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from nokoding.codebook import Code, Codebook
+from nokoding.codebook import Code, Codebook, CodebookError
 
 __all__ = ["CodedData", "CodedDataError", "Finding", "Severity", "make_record", "nfc"]
 
@@ -82,6 +83,31 @@ class CodedData:
     codebook_inferred: bool = False
     format: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def without_codes(self, code_ids: Iterable[str]) -> CodedData:
+        """A copy whose codebook lacks the given codes (and categories left without a code).
+
+        Meant for codes with no record (:attr:`ValidationReport.unused_codes`): records of a
+        removed code are dropped too, and named in a note.
+
+        Raises:
+            CodebookError: if no code would be left.
+        """
+        drop = set(code_ids)
+        if not drop:
+            return self
+        cb = self.codebook
+        codes = tuple(c for c in cb.codes if c.id not in drop)
+        if not codes:
+            raise CodebookError(f"codebook {cb.name!r}: leaving out {len(drop)} code(s) leaves no code")
+        kept_cats = {c.category_id for c in codes}
+        book = replace(cb, categories=tuple(c for c in cb.categories if c.id in kept_cats), codes=codes)
+        records = [r for r in self.records if r.get("code_id") not in drop]
+        notes = list(self.notes)
+        notes.append(f"left out of the codebook: {', '.join(sorted(drop))} (no coded segment)")
+        if len(records) < len(self.records):
+            notes.append(f"{len(self.records) - len(records)} record(s) of the left-out codes were dropped")
+        return replace(self, codebook=book, records=records, notes=notes)
 
 
 def nfc(text: str) -> str:

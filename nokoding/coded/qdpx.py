@@ -8,8 +8,13 @@ into a record:
 * **Coders.** ``coders`` keeps the codings whose coder (the coding's ``creatingUser``, else
   the selection's) matches one of the given user names or GUIDs (case-insensitive, GUID
   braces ignored). Codings by the user ``nokoding`` are nokoding's own suggestions
-  (:func:`nokoding.export.qdpx.write_qdpx` attributes everything to that user): they are
-  skipped unless ``include_nokoding=True`` or ``nokoding`` is named in ``coders``.
+  (:func:`nokoding.export.qdpx.write_qdpx` attributes every suggestion to that user and
+  starts its description with "nokoding suggestion"): they are skipped unless
+  ``include_nokoding=True`` or ``nokoding`` is named in ``coders``. A coding by ``nokoding``
+  *without* that description was made by a person working under that name (QualCoder makes
+  the first user of an imported project its coder, and older nokoding projects listed only
+  ``nokoding``): such codings are reported (``human-codings-as-nokoding``, warning) and
+  counted with ``include_unmarked_nokoding=True``.
 * **Records.** Every coding of a text selection becomes one record with
   ``text = source text[start:end]`` (NFC-normalised), ``document`` = the source's name,
   ``start``/``end`` = the selection's positions and ``coder`` = the user's name (or GUID).
@@ -43,6 +48,7 @@ from nokoding.coded.hierarchy import FLAT_CATEGORY, CodeResolver, UnknownCodeErr
 from nokoding.export._refi import norm_guid
 from nokoding.export.qdpx import (
     NOKODING_USER,
+    SUGGESTION_PREFIX,
     QdpxCoding,
     QdpxError,
     read_qdpx,
@@ -61,6 +67,11 @@ def _is_nokoding(c: QdpxCoding) -> bool:
     return (c.user_name or "").strip().casefold() == NOKODING_USER or norm_guid(c.user) == norm_guid(user_guid())
 
 
+def _is_suggestion(c: QdpxCoding) -> bool:
+    """Whether the coding carries the description nokoding writes on its suggestions."""
+    return c.description.startswith(SUGGESTION_PREFIX)
+
+
 def _matches(c: QdpxCoding, wanted: set[str]) -> bool:
     return bool(
         (c.user_name and c.user_name.strip().casefold() in wanted) or (c.user and norm_guid(c.user) in wanted)
@@ -73,6 +84,7 @@ def read_coded_qdpx(
     codebook: Codebook | None = None,
     coders: Iterable[str] | None = None,
     include_nokoding: bool = False,
+    include_unmarked_nokoding: bool = False,
 ) -> CodedData:
     """Read the human codings of a REFI-QDA project as training records.
 
@@ -82,6 +94,8 @@ def read_coded_qdpx(
         coders: user names or GUIDs whose codings count (``None``: every coder except
             ``nokoding``).
         include_nokoding: also count codings by the ``nokoding`` user (its suggestions).
+        include_unmarked_nokoding: count the codings by the ``nokoding`` user that do not carry
+            nokoding's suggestion description (a person made them under that name).
 
     Returns:
         :class:`CodedData` (``format="qdpx"``); see the module docstring for the records.
@@ -131,11 +145,21 @@ def read_coded_qdpx(
             notes.append(f"{len(codings) - len(kept)} coding(s) by other coders were not counted")
         codings = kept
     if not include_nokoding and NOKODING_USER not in wanted:
-        kept = [c for c in codings if not _is_nokoding(c)]
-        if len(kept) < len(codings):
-            notes.append(f"{len(codings) - len(kept)} coding(s) by the user 'nokoding' (its own suggestions) "
-                         "were skipped; pass include_nokoding=True / --include-nokoding to count them")
-        codings = kept
+        suggestions = [c for c in codings if _is_nokoding(c) and _is_suggestion(c)]
+        unmarked = [c for c in codings if _is_nokoding(c) and not _is_suggestion(c)]
+        if suggestions:
+            notes.append(f"{len(suggestions)} coding(s) by the user 'nokoding' (its own suggestions) were "
+                         "skipped; pass include_nokoding=True / --include-nokoding to count them")
+        if unmarked and not include_unmarked_nokoding:
+            findings.append(Finding(
+                "warning", "human-codings-as-nokoding",
+                f"{len(unmarked)} coding(s) by the user 'nokoding' do not carry nokoding's suggestion "
+                "description, so a person probably made them under that name (QualCoder codes as the first "
+                "user of an imported project). They were not counted: pass --include-unmarked-nokoding "
+                "(include_unmarked_nokoding=True) to count them, or give them your own coder name in the "
+                "QDA tool", origin))
+        skip = {id(c) for c in suggestions} | (set() if include_unmarked_nokoding else {id(c) for c in unmarked})
+        codings = [c for c in codings if id(c) not in skip]
 
     resolver = CodeResolver(target) if codebook is not None else None
     records: list[dict[str, Any]] = []

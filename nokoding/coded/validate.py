@@ -6,8 +6,12 @@ outside their source text, empty segments, encoding fallbacks …) with checks o
 =======================  ========  ==========================================================
 rule                     severity  when
 =======================  ========  ==========================================================
-``too-few-examples``     error     a code of the codebook has fewer than 2 segments (0 or 1):
-                                   it can be neither learned nor evaluated
+``too-few-examples``     error     a code of the codebook has 1 segment: it can be neither
+                                   learned nor evaluated
+``unused-code``          warning   a code has no segment at all (a tag nobody used, such as
+                                   Taguette's default tag): it is left out of training
+                                   (:attr:`ValidationReport.unused_codes`,
+                                   :meth:`CodedData.without_codes`)
 ``too-few-examples``     warning   a code has at least 2 but fewer than ``min_examples``
 ``class-imbalance``      warning   largest / smallest code count (codes with ≥ 1 segment)
                                    is above ``max_imbalance``
@@ -57,6 +61,7 @@ class ValidationReport:
         codebook: the codebook checked against.
         source: the data file, as text.
         notes: information from the importer that is not a problem (coder filters …).
+        unused_codes: ids of the codes with no segment, left out of training.
     """
 
     findings: list[Finding]
@@ -68,6 +73,7 @@ class ValidationReport:
     codebook: Codebook
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    unused_codes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +107,7 @@ class ValidationReport:
             "n_warnings": len(self.warnings),
             "findings": [f.to_dict() for f in self.findings],
             "notes": list(self.notes),
+            "unused_codes": list(self.unused_codes),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -121,7 +128,8 @@ class ValidationReport:
         width = max((len(c.id) for c in self.codebook), default=4)
         lines.append(f"{'code':<{width}}  segments  label")
         for c in self.codebook:
-            lines.append(f"{c.id:<{width}}  {self.code_counts.get(c.id, 0):>8}  {c.label}")
+            left_out = "  (no segment: left out)" if c.id in self.unused_codes else ""
+            lines.append(f"{c.id:<{width}}  {self.code_counts.get(c.id, 0):>8}  {c.label}{left_out}")
         lines.append("")
         lines.extend(f"note: {n}" for n in self.notes)
         for f in self.findings:
@@ -143,7 +151,8 @@ class ValidationReport:
             codes.add_column(col, justify="right" if col == "segments" else "left")
         for c in self.codebook:
             n = self.code_counts.get(c.id, 0)
-            style = "red" if n < MIN_TRAINABLE else ("yellow" if n < self.min_examples else "")
+            style = "dim" if c.id in self.unused_codes else (
+                "red" if n < MIN_TRAINABLE else ("yellow" if n < self.min_examples else ""))
             codes.add_row(c.id, c.category, c.subcategory, Text(str(n), style=style))
         yield codes
         for n in self.notes:
@@ -238,8 +247,22 @@ def validate(coded: CodedData, *, min_examples: int = 5, max_imbalance: float = 
         findings.append(Finding("error", "no-records",
                                 "there is no coded segment to train on; check the coder filter and the "
                                 "findings above", str(coded.source)))
+    unused = [c for c in codebook if usable and code_counts[c.id] == 0]
+    if unused and len(unused) < len(codebook):
+        names = ", ".join(repr(c.label) for c in unused)
+        findings.append(Finding(
+            "warning", "unused-code",
+            f"{len(unused)} code(s) have no coded segment and are left out of training: {names}. "
+            "Code segments with them to train them, or delete them from the codebook (a tag nobody "
+            "used, such as Taguette's default tag, is harmless)",
+            ", ".join(c.id for c in unused)))
+    else:
+        unused = []
+    left_out = {c.id for c in unused}
     for c in codebook if usable else ():
         n = code_counts[c.id]
+        if c.id in left_out:
+            continue
         if n < MIN_TRAINABLE:
             findings.append(Finding(
                 "error", "too-few-examples",
@@ -305,4 +328,5 @@ def validate(coded: CodedData, *, min_examples: int = 5, max_imbalance: float = 
         codebook=codebook,
         source=str(coded.source),
         notes=list(coded.notes),
+        unused_codes=[c.id for c in unused],
     )

@@ -1,11 +1,22 @@
 """Pieces shared by the REFI-QDA codebook (``.qdc``) and project (``.qdpx``) modules.
 
-* deterministic GUIDs (UUID version 5 under one fixed nokoding namespace), so that the same
-  codebook or project exported twice carries the same GUIDs, and a ``.qdc`` and a ``.qdpx``
-  written from one codebook share their code GUIDs (a QDA tool can merge them);
+* deterministic GUIDs (UUID version 5 under one fixed nokoding namespace, written in upper
+  case), so that the same codebook or project exported twice carries the same GUIDs, and a
+  ``.qdc`` and a ``.qdpx`` written from one codebook share their code GUIDs (a QDA tool can
+  merge them); every element of a file gets its own GUID, none is used for two things;
 * the nokoding codebook as a tree of ``<Code>`` elements: each category is a non-codable
-  parent, each code (subcategory) a codable child;
-* the way back: a tree of ``<Code>`` elements (from any tool) to a :class:`Codebook`.
+  parent, each code (subcategory) a codable child, named so that no two codes share a name
+  (:func:`export_code_names`);
+* the way back: a tree of ``<Code>`` elements (from any tool) to a :class:`Codebook`, undoing
+  those names (:func:`codebook_from_codes`).
+
+Unique names. QualCoder keeps one code per name in a project: codes that share a name (the
+thesis codebook has ``Tid`` under three categories) are merged on import and the codings of
+the others lose their code. So a code whose subcategory name occurs in more than one category
+is written as ``"<subcategory> (<category>)"`` (``"Tid (Politikk)"``); the category stays its
+parent. The suffix is also written when the name already ends with its own category in
+brackets, so that the importer can always strip exactly one such suffix and get the
+subcategory back: the round trip is lossless for any codebook.
 
 Reference: REFI-QDA Standard, QDA-XML 1.0 (2019), Codebook.xsd and Project.xsd.
 """
@@ -45,8 +56,10 @@ _TRANSLIT = str.maketrans({"æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o", "å": "
 
 
 def guid(*parts: str) -> str:
-    """A deterministic GUID (UUID v5 under :data:`GUID_NAMESPACE`) for the joined ``parts``."""
-    return str(uuid.uuid5(GUID_NAMESPACE, "\x1f".join(parts)))
+    """A deterministic GUID (UUID v5 under :data:`GUID_NAMESPACE`, upper case) for the joined
+    ``parts``. Upper case because some tools compare GUIDs as written (QualCoder matches a
+    ``CodeRef`` to its ``Code`` by exact string); readers here compare with :func:`norm_guid`."""
+    return str(uuid.uuid5(GUID_NAMESPACE, "\x1f".join(parts))).upper()
 
 
 def category_guid(codebook: Codebook, category: Category) -> str:
@@ -78,13 +91,68 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_") or "code"
 
 
+# ------------------------------------------------------------------------- names
+def _name_key(name: str) -> str:
+    """How names are compared for uniqueness: NFC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def qualified_name(subcategory: str, category: str) -> str:
+    """``"Tid (Politikk)"``: a subcategory name qualified by its category."""
+    return f"{subcategory} ({category})"
+
+
+def export_code_names(codebook: Codebook) -> dict[str, str]:
+    """The ``<Code name>`` of every code (code id → name), unique in the codebook.
+
+    A code keeps its subcategory name unless that name (compared ignoring case) is used by a
+    code of another category, or collides with another written name, or already ends with
+    ``" (<its category>)"``; then it is written as :func:`qualified_name`. Lossless: see
+    :func:`strip_qualifier`.
+    """
+    codes = list(codebook)
+    qualified: set[str] = set()
+    counts: dict[str, int] = {}
+    for c in codes:
+        counts[_name_key(c.subcategory)] = counts.get(_name_key(c.subcategory), 0) + 1
+    for c in codes:
+        if counts[_name_key(c.subcategory)] > 1 or c.subcategory.endswith(f" ({c.category})"):
+            qualified.add(c.id)
+    while True:  # a plain name may equal another code's qualified name: qualify it too
+        names = {c.id: qualified_name(c.subcategory, c.category) if c.id in qualified else c.subcategory
+                 for c in codes}
+        seen: dict[str, list[str]] = {}
+        for c in codes:
+            seen.setdefault(_name_key(names[c.id]), []).append(c.id)
+        clash = {cid for ids in seen.values() if len(ids) > 1 for cid in ids if cid not in qualified}
+        if not clash:
+            return names
+        qualified |= clash
+
+
+def strip_qualifier(names: list[str], category: str) -> list[str]:
+    """Undo :func:`export_code_names` for the names of one category's child codes.
+
+    One trailing ``" (<category>)"`` is removed from each name — unless two names would then
+    be equal (a codebook from another tool that has both ``Tid`` and ``Tid (Politikk)``
+    under ``Politikk``): then the names are kept as written.
+    """
+    suffix = f" ({category})"
+    stripped = [n[: -len(suffix)] if n.endswith(suffix) and len(n) > len(suffix) else n for n in names]
+    if len({_name_key(n) for n in stripped}) < len({_name_key(n) for n in names}):
+        return list(names)
+    return stripped
+
+
 # ------------------------------------------------------------------------- writing
 def add_code_tree(parent: etree._Element, codebook: Codebook, ns: str) -> dict[str, str]:
     """Append one ``<Code>`` per category (non-codable) with its codes (codable) as children.
 
-    Returns a mapping code id → GUID. Categories without codes are written too.
+    Code names come from :func:`export_code_names` (unique). Returns a mapping code id →
+    GUID. Categories without codes are written too.
     """
     q = f"{{{ns}}}"
+    names = export_code_names(codebook)
     code_guids: dict[str, str] = {}
     for cat in codebook.categories:
         cat_el = etree.SubElement(parent, q + "Code")
@@ -97,7 +165,7 @@ def add_code_tree(parent: etree._Element, codebook: Codebook, ns: str) -> dict[s
             code_el = etree.SubElement(cat_el, q + "Code")
             code_guids[code.id] = code_guid(codebook, code)
             code_el.set("guid", code_guids[code.id])
-            code_el.set("name", xml_text(code.subcategory))
+            code_el.set("name", xml_text(names[code.id]))
             code_el.set("isCodable", "true")
             if code.description:
                 etree.SubElement(code_el, q + "Description").text = xml_text(code.description)
@@ -160,7 +228,9 @@ def codebook_from_codes(
     * a top-level ``<Code>`` **without** children (a flat codebook, as ATLAS.ti writes) becomes
       a code under the category named after the first ``<Set>`` (code group) listing it, or
       else under one category named ``flat_category``;
-    * non-codable leaves are skipped (they cannot carry codings).
+    * non-codable leaves are skipped (they cannot carry codings);
+    * the names of a category's direct children lose one trailing ``" (<category>)"``
+      (:func:`strip_qualifier`), which undoes the unique names nokoding writes.
 
     Ids: with ``like`` given, a code whose (category, subcategory) names match a code of
     ``like`` keeps that code's ids (and section); otherwise ids are slugified names
@@ -193,8 +263,12 @@ def codebook_from_codes(
         return value.strip()
 
     def walk(el: Element, path: list[str], cat_name: str) -> None:
-        for child in el.findall(q + "Code"):
-            child_path = [*path, name_of(child)]
+        children = el.findall(q + "Code")
+        own = [name_of(child) for child in children]
+        if not path:  # direct children of a category: undo the export's "Name (Category)"
+            own = strip_qualifier(own, cat_name)
+        for child, child_name in zip(children, own):
+            child_path = [*path, child_name]
             key = norm_guid(child.get("guid"))
             mapping.names[key] = " / ".join([cat_name, *child_path])
             if _truthy(child.get("isCodable")):

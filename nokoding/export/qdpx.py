@@ -1,36 +1,48 @@
 """REFI-QDA project exchange (``.qdpx``): write nokoding's suggestions as a project, read projects back.
 
 A ``.qdpx`` file is a ZIP archive holding ``project.qde`` (QDA-XML, namespace
-``urn:QDA-XML:project:1.0``) and a ``Sources/`` folder (REFI-QDA Standard 1.0, section 7).
+``urn:QDA-XML:project:1.0``) and the source texts in a ``sources/`` folder (REFI-QDA project
+exchange standard 1.0, section 8.1, lower case: ATLAS.ti refuses ``Sources/``).
 
-What :func:`write_qdpx` writes (valid against the published ``Project.xsd``):
+What :func:`write_qdpx` writes (valid against the published ``Project.xsd``, and importable
+without loss by QualCoder's REFI-QDA importer, which is stricter than the schema):
 
-* ``<Users>`` with one dedicated user *nokoding*; every selection and coding is created by
-  it (``creatingUser``), so suggestions stay apart from human coders after import;
+* ``<Project origin="nokoding …">`` (QualCoder needs ``origin`` or ``basePath``);
+* ``<Users>``: **first** the researcher (``researcher``, default ``"researcher"``), then the
+  user *nokoding*. QualCoder makes the first user of an imported project its active coder,
+  so the researcher's own codings are not stored as nokoding's. The project and its sources
+  are created by the researcher; every suggested selection and coding by *nokoding*
+  (``creatingUser``), so suggestions stay apart from human codings after import;
 * ``<CodeBook>``: each category a non-codable ``<Code isCodable="false">`` with its codes
-  (subcategories) as codable children and descriptions in ``<Description>``;
-* one ``<TextSource>`` per document, ``plainTextPath="internal://<guid>.txt"``, whose text
-  is stored as ``Sources/<guid>.txt``: the document's normalised text, UTF-8 without BOM,
-  LF line ends;
+  (subcategories) as codable children, descriptions in ``<Description>``, and code names
+  unique in the project (``Tid (Politikk)``; see :mod:`nokoding.export._refi`);
+* one ``<TextSource>`` per document, ``plainTextPath="internal://<GUID>.txt"``, whose text is
+  stored as ``sources/<GUID>.txt``: the document's normalised text, UTF-8 without BOM, LF
+  line ends;
 * one ``<PlainTextSelection>`` **per suggested coding** at the segment's positions, holding
-  one ``<Coding>`` with a ``<CodeRef>``; the selection's ``<Description>`` states the code's
-  probability, its rank and the segment's sentiment. Only the first ``top_k`` codes with
-  probability ≥ ``threshold`` become codings, so with a threshold some segments have no
-  selection (CSV and JSON Lines keep every segment).
+  one ``<Coding>`` with a ``<CodeRef>``. ``<Coding>`` has no description in the standard, so
+  the selection's ``<Description>`` (a coding memo in QualCoder, NVivo and MAXQDA) says what
+  was suggested: the code, its probability and rank, the segment's sentiment, and the
+  hand-coded evidence quotes (shortened) with their codes and similarities. Only the first
+  ``top_k`` codes with probability ≥ ``threshold`` become codings, so a segment with no
+  accepted code (or none suggested) has no selection (CSV and JSON Lines keep every segment).
 
 Positions: ``startPosition``/``endPosition`` are 0-based, end-exclusive positions counted in
-Unicode *characters* of the plain text — code points, as Python indexes ``str``; an emoji
-outside the Basic Multilingual Plane counts 1 (a tool that counts UTF-16 code units would
-count 2). ``Document.text[start:end]`` is exactly the segment.
+Unicode *characters* of the plain text — code points, as Python indexes ``str`` and as the
+standard counts; an emoji outside the Basic Multilingual Plane counts 1 (a tool that counts
+UTF-16 code units, as NVivo is reported to, counts 2 and places later selections of that
+source one character late per such emoji). ``Document.text[start:end]`` is exactly the
+segment.
 
-Determinism: GUIDs are UUID v5 of stable names (codebook name and code id; document id and
-a hash of its text; positions and code), no timestamp is written unless ``created`` is
-given, and ZIP entries carry a fixed date, so the same input gives a byte-identical
-``project.qde`` and ``.qdpx``.
+GUIDs are upper case, one per element, and deterministic: UUID v5 of stable names (codebook
+name and code id; document id and a hash of its text; segment, positions and code). No
+timestamp is written unless ``created`` is given, and ZIP entries carry a fixed date, so the
+same input gives a byte-identical ``project.qde`` and ``.qdpx``.
 
 :func:`read_qdpx` reads any tool's project (hardened, see :mod:`nokoding.export.safe`):
-the codebook, the plain-text sources with their text, and every text coding with its
-positions, code and coder. Issue 8 (importing human-coded projects) builds on it.
+``project.qde`` or the one ``*.qde`` at the top of the archive (ATLAS.ti names it after the
+project), sources from ``sources/`` or ``Sources/``, the codebook, and every text coding with
+its positions, code and coder.
 """
 
 from __future__ import annotations
@@ -69,10 +81,12 @@ from nokoding.export.safe import (
     parse_xml,
     read_member,
 )
-from nokoding.export.tagged import TaggedDocument, accepted_codes
+from nokoding.export.tagged import TaggedDocument, accepted_codes, evidence_note
 
 __all__ = [
+    "DEFAULT_RESEARCHER",
     "NOKODING_USER",
+    "SOURCES_FOLDER",
     "QdpxCoding",
     "QdpxError",
     "QdpxProject",
@@ -84,6 +98,15 @@ __all__ = [
 
 #: Name of the REFI-QDA user that creates every suggested coding.
 NOKODING_USER = "nokoding"
+#: Name of the first user of a written project (the active coder after a QualCoder import).
+DEFAULT_RESEARCHER = "researcher"
+#: Folder of the source texts inside the archive (REFI-QDA standard, section 8.1).
+SOURCES_FOLDER = "sources"
+#: At most this many evidence quotes go into a selection's description.
+MAX_EVIDENCE_NOTES = 3
+#: Every suggested selection's description starts with this (how a suggestion is told from a
+#: coding a person made under the name *nokoding*).
+SUGGESTION_PREFIX = "nokoding suggestion"
 _Q = f"{{{PROJECT_NS}}}"
 _FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -93,9 +116,9 @@ class QdpxError(ValueError):
     source, selection or member concerned)."""
 
 
-def user_guid() -> str:
-    """GUID of the *nokoding* user (the same in every project)."""
-    return guid("user", NOKODING_USER)
+def user_guid(name: str = NOKODING_USER) -> str:
+    """GUID of a user (by default *nokoding*; the same in every project)."""
+    return guid("user", name)
 
 
 def source_guid(tagged: TaggedDocument) -> str:
@@ -140,6 +163,7 @@ def project_xml(
     model: str = "",
     project_name: str = "nokoding suggestions",
     created: datetime | None = None,
+    researcher: str = DEFAULT_RESEARCHER,
 ) -> tuple[bytes, dict[str, str]]:
     """Build ``project.qde`` (see the module docstring).
 
@@ -152,36 +176,45 @@ def project_xml(
         model: the model name, recorded in descriptions.
         project_name: the ``<Project name>``.
         created: timestamp for ``creationDateTime`` attributes; ``None`` omits them.
+        researcher: name of the project's first user, who creates the project and its
+            sources (QualCoder's coder after import); must not be ``"nokoding"``.
 
     Returns:
         ``(xml_bytes, {member path in the ZIP: text})`` — the source texts to store.
 
     Raises:
-        QdpxError: for duplicate document ids, text that is not normalised, or a suggested
-            code missing from ``codebook``.
+        QdpxError: for duplicate document ids, text that is not normalised, a suggested
+            code missing from ``codebook``, or an empty researcher name or ``"nokoding"``.
     """
     tagged = list(tagged)
     _check_documents(tagged, codebook)
+    researcher = " ".join(researcher.split())
+    if not researcher or researcher.casefold() == NOKODING_USER:
+        raise QdpxError(
+            f"researcher name {researcher!r} cannot be used: it must be non-empty and not "
+            f"{NOKODING_USER!r}, the user of the suggestions")
     user = user_guid()
+    owner = user_guid(f"researcher\x1f{researcher}")
     stamp = _datetime(created) if created is not None else None
     model_note = f" by model {model}" if model else ""
+    labels = {c.id: c.label for c in codebook}
 
-    def attribute_to_user(el: etree._Element) -> None:
-        el.set("creatingUser", user)
+    def attribute_to(el: etree._Element, who: str) -> None:
+        el.set("creatingUser", who)
         if stamp:
             el.set("creationDateTime", stamp)
 
     root = etree.Element(_Q + "Project", nsmap={None: PROJECT_NS})
     root.set("name", xml_text(project_name))
     root.set("origin", f"nokoding {__version__}")
-    root.set("creatingUserGUID", user)
+    root.set("creatingUserGUID", owner)
     if stamp:
         root.set("creationDateTime", stamp)
     users = etree.SubElement(root, _Q + "Users")
-    user_el = etree.SubElement(users, _Q + "User")
-    user_el.set("guid", user)
-    user_el.set("name", NOKODING_USER)
-    user_el.set("id", NOKODING_USER)
+    for guid_, name in ((owner, researcher), (user, NOKODING_USER)):
+        user_el = etree.SubElement(users, _Q + "User")
+        user_el.set("guid", guid_)
+        user_el.set("name", xml_text(name))
     code_book = etree.SubElement(root, _Q + "CodeBook")
     code_guids = add_code_tree(etree.SubElement(code_book, _Q + "Codes"), codebook, PROJECT_NS)
 
@@ -191,13 +224,13 @@ def project_xml(
     for td in tagged:
         doc = td.document
         src_guid = source_guid(td)
-        member = f"Sources/{src_guid}.txt"
+        member = f"{SOURCES_FOLDER}/{src_guid}.txt"
         texts[member] = doc.text
         src = etree.SubElement(sources, _Q + "TextSource")
         src.set("guid", src_guid)
         src.set("name", xml_text(doc.id))
         src.set("plainTextPath", f"internal://{src_guid}.txt")
-        attribute_to_user(src)
+        attribute_to(src, owner)
         origin_name = doc.source.name if doc.source is not None else doc.id
         etree.SubElement(src, _Q + "Description").text = xml_text(
             f"Transcript {origin_name} ({doc.format}); coding suggestions{model_note} from nokoding."
@@ -208,30 +241,34 @@ def project_xml(
             sentiment_note = f"sentiment {sug.sentiment}" + (
                 f" (p = {sentiment_p:.3f})" if sentiment_p is not None else ""
             )
+            evidence = "; ".join(evidence_note(e, labels.get(e.code_id))
+                                 for e in sug.evidence[:MAX_EVIDENCE_NOTES])
             for rank, cs in enumerate(accepted_codes(sug, top_k=top_k, threshold=threshold), start=1):
-                selections.append((seg.start, seg.end, rank, seg, cs, sentiment_note))
+                selections.append((seg.start, seg.end, rank, seg, cs, sentiment_note, evidence))
         selections.sort(key=lambda s: (s[0], s[1], s[2]))
-        for start, end, rank, seg, cs, sentiment_note in selections:
-            sel_guid = guid("selection", src_guid, str(start), str(end), cs.code_id)
+        for start, end, rank, seg, cs, sentiment_note, evidence in selections:
+            sel_guid = guid("selection", src_guid, str(seg.index), str(start), str(end), cs.code_id)
             sel = etree.SubElement(src, _Q + "PlainTextSelection")
             sel.set("guid", sel_guid)
             sel.set("name", xml_text(f"{doc.id} #{seg.index}"))
             sel.set("startPosition", str(start))
             sel.set("endPosition", str(end))
-            attribute_to_user(sel)
+            attribute_to(sel, user)
+            evidence_part = f" Evidence (hand-coded quotes): {evidence}." if evidence else ""
             etree.SubElement(sel, _Q + "Description").text = xml_text(
-                f"nokoding suggestion{model_note}: {cs.category} / {cs.subcategory}, "
-                f"probability {cs.probability:.3f} (rank {rank}); {sentiment_note}."
+                f"{SUGGESTION_PREFIX}{model_note}: {cs.category} / {cs.subcategory}, "
+                f"probability {cs.probability:.3f} (rank {rank}); {sentiment_note}.{evidence_part}"
             )
             coding = etree.SubElement(sel, _Q + "Coding")
             coding.set("guid", guid("coding", sel_guid))
-            attribute_to_user(coding)
+            attribute_to(coding, user)
             etree.SubElement(coding, _Q + "CodeRef").set("targetGUID", code_guids[cs.code_id])
 
     settings = f"top {top_k} codes" + (f" with probability ≥ {threshold:g}" if threshold is not None else "")
     etree.SubElement(root, _Q + "Description").text = xml_text(
         f"Coding suggestions{model_note} for {len(tagged)} transcript(s), {settings}, made by nokoding "
-        f"{__version__} and attributed to the user '{NOKODING_USER}'. Suggestions, not codings by a human coder."
+        f"{__version__} and attributed to the user '{NOKODING_USER}'. Suggestions, not codings by a human coder; "
+        f"code your own passages as '{researcher}' (or another name of yours), not as '{NOKODING_USER}'."
     )
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return xml, texts
@@ -255,6 +292,7 @@ def write_qdpx(
     model: str = "",
     project_name: str = "nokoding suggestions",
     created: datetime | None = None,
+    researcher: str = DEFAULT_RESEARCHER,
 ) -> Path:
     """Write a REFI-QDA project (``.qdpx``) atomically; arguments as in :func:`project_xml`.
 
@@ -267,7 +305,7 @@ def write_qdpx(
     """
     xml, texts = project_xml(
         tagged, codebook, top_k=top_k, threshold=threshold, model=model,
-        project_name=project_name, created=created,
+        project_name=project_name, created=created, researcher=researcher,
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -449,7 +487,7 @@ def _read_text_source(
     rel = check_member_name(text_path[len("internal://"):], origin=origin)
     info = members.get(f"sources/{rel}".lower())
     if info is None:
-        raise QdpxError(f"{where}: {text_path!r} is not in the archive's Sources/ folder")
+        raise QdpxError(f"{where}: {text_path!r} is not in the archive's sources/ folder")
     data = read_member(zf, info, origin=origin, limits=limits, budget=budget)
     try:
         text = data.decode("utf-8")

@@ -3,8 +3,11 @@
 Row content (both formats): document id, segment index, speaker, role, start/end character
 offsets (0-based, end-exclusive into the document's normalised text), start/end times
 (seconds), the segment text, the context (preceding interviewer question), the top-k codes
-with category, subcategory and probability, the sentiment with its probability, and the ids
-of the evidence segments. Rows follow document order, then segment order.
+with category, subcategory and probability, the sentiment with its probability, and the
+evidence: the hand-coded training quotes the suggestion rests on, by id and as readable text
+(shortened to 160 characters, with their code and similarity). Rows follow document order,
+then segment order. A segment with no suggested code keeps its row, with empty code cells
+(CSV) or ``"codes": []`` (JSON Lines).
 
 CSV dialect (chosen so a double-click opens it correctly in Excel and LibreOffice, and
 ``csv``/pandas read it back unchanged):
@@ -15,7 +18,9 @@ CSV dialect (chosen so a double-click opens it correctly in Excel and LibreOffic
   segment is quoted;
 * rows end with CRLF (RFC 4180); line breaks *inside* a quoted field stay LF as in the text;
 * a header row; code columns ``code_1, category_1, subcategory_1, p_1, …, code_k, …, p_k``
-  (empty cells where fewer than k codes were suggested);
+  (empty cells where fewer than k codes were suggested); ``evidence`` holds the evidence
+  segment ids joined by ``;``, ``evidence_quotes`` the quotes to read, as
+  ``«quote» (code, similarity 0.83)`` joined by `` | ``;
 * numbers use ``.`` as decimal separator: probabilities with 4 decimals, times in seconds
   with 3 decimals; missing values are empty cells;
 * cells are written verbatim (no formula escaping, so the file round-trips): in a locale
@@ -23,8 +28,9 @@ CSV dialect (chosen so a double-click opens it correctly in Excel and LibreOffic
   comma, which also keeps cells that start with ``=``, ``+``, ``-`` or ``@`` as text.
 
 JSON Lines: UTF-8 without BOM, one JSON object per line, LF line ends, non-ASCII kept as is;
-codes are a list of ``{code, category, subcategory, probability}`` and the full sentiment
-distribution and per-category probabilities are included.
+codes are a list of ``{code, category, subcategory, probability}``, evidence a list of
+``{segment_id, code, similarity, text}`` (``text`` shortened as above), and the full
+sentiment distribution and per-category probabilities are included.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ from typing import Any
 
 from nokoding.atomic import atomic_write_bytes
 from nokoding.document import Segment
-from nokoding.export.tagged import TaggedDocument
+from nokoding.export.tagged import TaggedDocument, evidence_note, short_quote
 from nokoding.suggestions import Suggestion
 
 __all__ = [
     "CSV_ENCODING",
     "csv_columns",
+    "evidence_quotes",
     "read_csv",
     "read_jsonl",
     "segment_record",
@@ -65,7 +72,12 @@ BASE_COLUMNS: tuple[str, ...] = (
     "text",
     "context",
 )
-TAIL_COLUMNS: tuple[str, ...] = ("sentiment", "p_sentiment", "evidence")
+TAIL_COLUMNS: tuple[str, ...] = ("sentiment", "p_sentiment", "evidence", "evidence_quotes")
+
+
+def evidence_quotes(suggestion: Suggestion) -> str:
+    """The ``evidence_quotes`` cell: ``«quote» (code, similarity 0.83) | …`` ("" without evidence)."""
+    return " | ".join(evidence_note(e) for e in suggestion.evidence)
 
 
 def csv_columns(top_k: int) -> list[str]:
@@ -100,7 +112,8 @@ def segment_record(document_id: str, segment: Segment, suggestion: Suggestion, *
         "sentiment_probability": None if sentiment_p is None else round(float(sentiment_p), 6),
         "sentiment_probabilities": {k: round(float(v), 6) for k, v in suggestion.sentiment_probabilities.items()},
         "evidence": [
-            {"segment_id": e.segment_id, "code": e.code_id, "similarity": round(float(e.similarity), 6)}
+            {"segment_id": e.segment_id, "code": e.code_id, "similarity": round(float(e.similarity), 6),
+             "text": short_quote(e.text)}
             for e in suggestion.evidence
         ],
         "n_windows": suggestion.n_windows,
@@ -135,6 +148,7 @@ def _csv_row(document_id: str, segment: Segment, suggestion: Suggestion, top_k: 
         suggestion.sentiment,
         _num(suggestion.sentiment_probabilities.get(suggestion.sentiment), 4),
         ";".join(e.segment_id for e in suggestion.evidence),
+        evidence_quotes(suggestion),
     ]
     return row
 

@@ -3,7 +3,8 @@
 :class:`TaggedDocument` pairs segment ``i`` with suggestion ``i`` and checks the offset
 invariant once (``document.text[start:end] == segment.text``), so CSV, JSON Lines and
 REFI-QDA output can trust the positions they write. :func:`accepted_codes` is the one rule
-for which suggested codes become codings.
+for which suggested codes become codings; :func:`short_quote` and :func:`evidence_note` are
+the one way every exporter shows the hand-coded quotes a suggestion rests on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,30 @@ from typing import Any
 from nokoding.document import Document, Segment
 from nokoding.suggestions import CodeScore, Evidence, Suggestion
 
-__all__ = ["TaggedDocument", "accepted_codes"]
+__all__ = ["QUOTE_CHARS", "TaggedDocument", "accepted_codes", "evidence_note", "short_quote"]
+
+#: Evidence quotes are shortened to at most this many characters in the outputs.
+QUOTE_CHARS = 160
+
+
+def short_quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` on one line (runs of whitespace become one space), cut at a word boundary
+    to at most ``limit`` characters with ``…`` at the end when it was longer."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: max(limit - 1, 1)]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def evidence_note(evidence: Evidence, label: str | None = None, *, limit: int = QUOTE_CHARS) -> str:
+    """One evidence quote for people to read: ``«quote» (code, similarity 0.83)``.
+
+    ``label`` names the code (default: its id); ``limit`` as in :func:`short_quote`.
+    """
+    return f"«{short_quote(evidence.text, limit)}» ({label or evidence.code_id}, similarity {evidence.similarity:.2f})"
 
 
 def accepted_codes(suggestion: Suggestion, *, top_k: int, threshold: float | None = None) -> tuple[CodeScore, ...]:

@@ -31,13 +31,15 @@ NOKO = gid("user", "nokoding-by-name")
 
 @dataclass
 class Sel:
-    """One selection: positions in source ``source``, the code names (paths) it is coded with, its coder."""
+    """One selection: positions in source ``source``, the code names (paths) it is coded with, its
+    coder and its description (a coding memo; nokoding's suggestions start "nokoding suggestion")."""
 
     source: int
     start: int
     end: int
     codes: Sequence[str]
     user: str | None = ANNA
+    description: str = ""
 
 
 @dataclass
@@ -98,6 +100,8 @@ class Project:
                 el.set("endPosition", str(sel.end))
                 if sel.user:
                     el.set("creatingUser", sel.user)
+                if sel.description:
+                    etree.SubElement(el, Q + "Description").text = sel.description
                 for code in sel.codes:
                     c = etree.SubElement(el, Q + "Coding")
                     c.set("guid", gid("coding", name, str(k), code))
@@ -106,12 +110,14 @@ class Project:
                     etree.SubElement(c, Q + "CodeRef").set("targetGUID", self.code_guid(code))
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
-    def write(self, path: Path) -> Path:
+    def write(self, path: Path, *, qde: str = "project.qde", folder: str = "Sources") -> Path:
+        """Write the ``.qdpx``; ``qde`` and ``folder`` name the project file and the sources
+        folder (NVivo has written ``Sources``, the standard says ``sources``)."""
         with zipfile.ZipFile(path, "w") as zf:
-            zf.writestr("project.qde", self.xml())
+            zf.writestr(qde, self.xml())
             for i, (name, text) in enumerate(self.sources):
                 if not (i == 0 and self.inline_first):
-                    zf.writestr(f"Sources/{gid('source', name)}.txt", text.encode("utf-8"))
+                    zf.writestr(f"{folder}/{gid('source', name)}.txt", text.encode("utf-8"))
         return path
 
     def span(self, source: int, fragment: str) -> tuple[int, int]:

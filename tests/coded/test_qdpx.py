@@ -14,9 +14,13 @@ from nokoding.suggestions import CodeScore, Suggestion
 from tests.coded.conftest import ANNA, BJORN, NOKO, Project, Sel
 
 
-def _sel(p: Project, source: int, fragment: str, codes: list[str], user: str | None = ANNA) -> Sel:
+SUGGESTED = "nokoding suggestion: Styring / Tid, probability 0.812 (rank 1); sentiment neutral."
+
+
+def _sel(p: Project, source: int, fragment: str, codes: list[str], user: str | None = ANNA,
+         description: str = "") -> Sel:
     start, end = p.span(source, fragment)
-    return Sel(source, start, end, codes, user)
+    return Sel(source, start, end, codes, user, description)
 
 
 def test_fixture_project_is_valid_refi_qda(project, project_schema):
@@ -74,13 +78,14 @@ def test_nokoding_user_is_skipped_by_default(project, tmp_path):
     p = project
     p.selections = [
         _sel(p, 0, "Vi måles på antall vedtak", ["Styring/Måling"], ANNA),
-        _sel(p, 0, "det tar tid", ["Styring/Tid"], NOKO),
-        _sel(p, 1, "Lederen stoler på oss.", ["Ledelse/Tillit"], NOKO),
+        _sel(p, 0, "det tar tid", ["Styring/Tid"], NOKO, SUGGESTED),
+        _sel(p, 1, "Lederen stoler på oss.", ["Ledelse/Tillit"], NOKO, SUGGESTED),
     ]
     path = p.write(tmp_path / "study.qdpx")
     default = load_coded_data(path)
     assert [r["coder"] for r in default.records] == ["Anna"]
-    assert any("nokoding" in n for n in default.notes)
+    assert any("2 coding(s) by the user 'nokoding'" in n for n in default.notes)
+    assert not [f for f in default.findings if f.rule == "human-codings-as-nokoding"]
     assert len(load_coded_data(path, include_nokoding=True).records) == 3
     assert [r["text"] for r in load_coded_data(path, coders=["nokoding"]).records] == [
         "det tar tid", "Lederen stoler på oss."]

@@ -44,9 +44,32 @@ def test_fewer_than_two_examples_refuses_training_and_names_the_code(small_codeb
     spec = [s for s in spec if s[1] != "ledelse.tillit"]
     report = validate(_data(small_codebook, spec))
     errs = [f for f in report.errors if f.rule == "too-few-examples"]
-    assert sorted(f.location for f in errs) == ["ledelse.tid", "ledelse.tillit"]
-    assert any("has 0 segment" in f.message and "remove it from the codebook" in f.message for f in errs)
+    assert [f.location for f in errs] == ["ledelse.tid"]
+    assert "has 1 segment" in errs[0].message and "remove it from the codebook" in errs[0].message
     assert not report.ok
+    # the code with no segment at all is a warning: it is left out, not a reason to refuse
+    assert report.unused_codes == ["ledelse.tillit"]
+
+
+def test_a_code_nobody_used_is_left_out_with_a_warning(small_codebook):
+    # Taguette's default tag, or a code of a given codebook the data never uses
+    spec = [s for s in _balanced(small_codebook) if s[1] != "ledelse.tillit"]
+    coded = _data(small_codebook, spec)
+    report = validate(coded)
+    assert report.ok and report.unused_codes == ["ledelse.tillit"]
+    (warning,) = [f for f in report.findings if f.rule == "unused-code"]
+    assert warning.severity == "warning" and "Ledelse / Tillit" in warning.message and "left out" in warning.message
+    assert "left out" in report.to_text() and report.to_dict()["unused_codes"] == ["ledelse.tillit"]
+    trimmed = coded.without_codes(report.unused_codes)
+    assert "ledelse.tillit" not in trimmed.codebook.code_ids
+    assert len(trimmed.codebook) == len(small_codebook) - 1 and trimmed.records == coded.records
+    assert validate(trimmed).findings == []
+    assert coded.codebook is small_codebook  # the input is not changed
+
+
+def test_no_code_used_at_all_is_refused_not_left_out(small_codebook):
+    report = validate(_data(small_codebook, []))
+    assert not report.ok and "no-records" in rules(report, "error") and report.unused_codes == []
 
 
 def test_fewer_than_min_examples_is_a_warning(small_codebook):

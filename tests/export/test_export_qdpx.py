@@ -65,13 +65,13 @@ def test_source_texts_are_stored_utf8_without_bom_with_lf(tmp_path, tagged, code
     path = write_qdpx(tmp_path / "p.qdpx", tagged, codebook)
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
-        texts = [zf.read(n) for n in names if n.startswith("Sources/")]
+        texts = [zf.read(n) for n in names if n.startswith("sources/")]
         qde = zf.read("project.qde").decode("utf-8")
     assert names[0] == "project.qde" and len(texts) == len(tagged)
     for raw, td in zip(sorted(texts), sorted(t.document.text.encode("utf-8") for t in tagged)):
         assert raw == td and not raw.startswith(b"\xef\xbb\xbf") and b"\r" not in raw
     for name in names[1:]:
-        assert f'plainTextPath="internal://{name.removeprefix("Sources/")}"' in qde
+        assert f'plainTextPath="internal://{name.removeprefix("sources/")}"' in qde
 
 
 def test_reexport_is_byte_identical(tmp_path, documents, codebook):
@@ -101,8 +101,8 @@ def test_codings_belong_to_the_nokoding_user_not_human_coders(tmp_path, tagged, 
     path = write_qdpx(tmp_path / "p.qdpx", tagged, codebook)
     with zipfile.ZipFile(path) as zf:
         qde = zf.read("project.qde").decode("utf-8")
-    users = {c.user for c in read_qdpx(path).codings}
-    assert len(users) == 1 and qde.count("<User ") == 1 and f'name="{NOKODING_USER}"' in qde
+    users = {c.user_name for c in read_qdpx(path).codings}
+    assert users == {NOKODING_USER} and qde.count("<User ") == 2
 
 
 def test_writer_refuses_text_that_is_not_normalised(codebook):

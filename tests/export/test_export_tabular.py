@@ -37,6 +37,8 @@ def expected_rows(tagged, top_k):
             row["sentiment"] = sug.sentiment
             row["p_sentiment"] = f"{sug.sentiment_probabilities[sug.sentiment]:.4f}"
             row["evidence"] = ";".join(e.segment_id for e in sug.evidence)
+            row["evidence_quotes"] = " | ".join(
+                f"«{' '.join(e.text.split())}» ({e.code_id}, similarity {e.similarity:.2f})" for e in sug.evidence)
             rows.append(row)
     return rows
 
