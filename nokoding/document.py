@@ -86,6 +86,14 @@ class Document:
         """The words of one turn: ``text[turn.start:turn.end]``."""
         return self.text[turn.start : turn.end]
 
+    @classmethod
+    def from_text(cls, text: str, *, format: str = "auto", **kwargs: object) -> Document:
+        """Parse an in-memory transcript: :func:`nokoding.ingest.from_text` (``format="auto"``
+        detects WebVTT and SubRip; other keywords: ``id``, ``interviewer``, ...)."""
+        from nokoding.ingest.reader import from_text
+
+        return from_text(text, format=format, **kwargs)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class Segment:

@@ -200,7 +200,8 @@ def to_suggestion(
         evidence_k: how many similar training segments to return (0: none).
         threshold: keep only codes with probability ≥ ``threshold`` (may leave none).
 
-    A blank ``text`` (empty or whitespace only) gets no codes, no category scores and
+    A blank ``text`` (empty, whitespace or invisible characters such as U+200B only, as for
+    :func:`nokoding.segment`) gets no codes, no category scores and
     sentiment ``""``: the model's output for it would only reflect the special tokens.
     """
     from nokoding.inference.probabilities import (
@@ -208,7 +209,9 @@ def to_suggestion(
         sentiment_probabilities,
     )
 
-    if not text.strip():  # nothing to code: no codes, no category scores, no sentiment
+    from nokoding.ingest.normalize import normalize_text
+
+    if not normalize_text(text).strip():  # nothing to code (blank or only invisible characters)
         return Suggestion(text=text, codes=(), categories={}, sentiment="", sentiment_probabilities={},
                           segment=segment, n_windows=int(raw.n_windows))
     cb = model.codebook

@@ -56,13 +56,13 @@ def _code_probs(s) -> dict[str, float]:
 
 
 def test_every_input_once_in_order(model):
-    texts = ["Vi blir målt hver uke.", "", "   ", LONG, "Tillit."]
+    texts = ["Vi blir målt hver uke.", "", "   ", LONG, "Tillit.", "\u200b\ufeff\u00ad \u200b"]
     out = suggest_codes(texts, model, device="cpu")
     assert isinstance(out, SuggestionList)
     assert [s.text for s in out] == texts
     assert out[3].n_windows > 1 and out[0].n_windows == 1
-    # blank texts keep their place but get nothing to code
-    assert [(s.codes, s.sentiment, s.categories) for s in out[1:3]] == [((), "", {})] * 2
+    # blank texts (also only invisible characters, as for segment) keep their place but get nothing to code
+    assert [(s.codes, s.sentiment, s.categories) for s in out[1:3] + out[5:]] == [((), "", {})] * 3
     assert len(out[0].codes) == 3 and out[0].sentiment in model.sentiment_labels
     assert suggest_codes("Tillit.", model, device="cpu")[0].text == "Tillit."
     assert suggest_codes([], model, device="cpu") == []

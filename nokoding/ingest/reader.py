@@ -41,6 +41,7 @@ __all__ = [
     "FORMATS",
     "ReadResult",
     "detect_format",
+    "detect_text_format",
     "from_text",
     "read",
     "read_many",
@@ -64,7 +65,7 @@ EXTENSIONS = {
     ".srt": "srt",
 }
 
-_SRT_START = re.compile(rb"^\s*\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
+_SRT_START = re.compile(rb"^\s*\d+[ \t]*\r?\n[ \t]*(?:\d+:)?\d{1,2}:\d{1,2}(?:[,.]\d{1,3})?[ \t]*-->")
 
 
 @dataclass
@@ -283,10 +284,20 @@ def read(
     )
 
 
+def detect_text_format(text: str) -> str:
+    """``"vtt"`` for text that opens with ``WEBVTT``, ``"srt"`` for a SubRip block, else ``"txt"``."""
+    head = normalize_text(text[:2000]).lstrip("\n")
+    if re.match(r"WEBVTT(?:[ \t]|\n|$)", head):
+        return "vtt"
+    if _SRT_START.match(head.encode("utf-8")):
+        return "srt"
+    return "txt"
+
+
 def from_text(
     text: str,
     *,
-    format: str = "txt",
+    format: str = "auto",
     id: str = "",
     interviewer: str | Iterable[str] | None = None,
     interviewer_labels: Iterable[str] | None = None,
@@ -295,12 +306,13 @@ def from_text(
     """Parse an in-memory transcript (txt, vtt or srt text) into a :class:`Document`.
 
     The text is normalised first (offsets point into the normalised text, ``Document.text``).
+    ``format="auto"`` (the default) detects WebVTT and SubRip (:func:`detect_text_format`).
 
     Raises:
         TranscriptError: the text is empty or malformed (the place is given as ``<text>``).
         ValueError: an unknown or unsupported ``format`` ("docx" needs a file).
     """
-    fmt = _check_format(format) or "txt"
+    fmt = _check_format(format) or detect_text_format(text)
     if fmt == "docx":
         raise ValueError("from_text cannot parse docx; use read(path)")
     rules = RoleRules.make(interviewer, interviewer_labels, informant_labels)
