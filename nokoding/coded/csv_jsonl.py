@@ -11,13 +11,18 @@ Columns / keys (case-insensitive; Norwegian names accepted):
 =============  ===========================================  =========
 field          accepted names                               required
 =============  ===========================================  =========
-text           text, tekst, segment, quote, sitat           yes
-code           code, kode, code_id, codes                   yes
+text           text, tekst, segment, quote, sitat, content  yes
+code           code, kode, code_id, codes, tag              yes
 sentiment      sentiment, holdning                          no
 document       document, dokument, source, kilde, file      no
 coder          coder, user, bruker, koder_navn              no
 id             id, segment_id                               no
 =============  ===========================================  =========
+
+Taguette's highlights export (``id, document, tag, content``; one row per highlight and tag,
+tag paths such as ``"Politikk > Tid"`` from
+:func:`nokoding.export.taguette.write_taguette_codebook`) is read as it is; a highlight with
+no tag is an ``uncoded-segment`` warning.
 
 A code is an id, a subcategory name or a path (``"Styring/Tid"``, ``"Styring > Tid"``), see
 :class:`nokoding.coded.hierarchy.CodeResolver`. Without a codebook one is inferred from the
@@ -61,8 +66,8 @@ CSV_SUFFIXES = (".csv", ".tsv")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "text": ("text", "tekst", "segment", "quote", "sitat"),
-    "code": ("code", "kode", "code_id", "codes"),
+    "text": ("text", "tekst", "segment", "quote", "sitat", "content"),
+    "code": ("code", "kode", "code_id", "codes", "tag"),
     "sentiment": ("sentiment", "holdning"),
     "document": ("document", "dokument", "source", "kilde", "file"),
     "coder": ("coder", "user", "bruker", "koder_navn"),

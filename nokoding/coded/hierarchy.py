@@ -87,12 +87,17 @@ class UnknownCodeError(KeyError):
 def split_code_path(value: str) -> tuple[str, ...]:
     """Split a code reference into its path of names.
 
-    ``"Styring > Tid > Ventetid"`` → ``("Styring", "Tid", "Ventetid")``; if the text has a
-    ``>``, only ``>`` separates (so names may contain ``/``), else ``/`` does. Parts are
-    stripped and NFC-normalised; empty parts are dropped.
+    ``"Styring > Tid > Ventetid"`` → ``("Styring", "Tid", "Ventetid")``. If the text has
+    ``" > "`` (with spaces, as Taguette tags written by nokoding), only that separates, so
+    names may hold ``>`` and ``/`` (``"Mål <2025> > Tid"``); else a bare ``>`` does (names
+    may contain ``/``); else ``/``. Parts are stripped and NFC-normalised; empty parts are
+    dropped.
     """
     value = nfc(value).strip()
-    parts = value.split(">") if ">" in value else value.split("/")
+    if " > " in value:
+        parts = value.split(" > ")
+    else:
+        parts = value.split(">") if ">" in value else value.split("/")
     return tuple(p.strip() for p in parts if p.strip())
 
 
@@ -270,7 +275,9 @@ def load_codebook_file(path: str | os.PathLike[str]) -> Codebook:
       (:meth:`Codebook.from_dict`: categories with ids and subcategories) when the file has
       it, otherwise a tree of any depth or a flat list (:func:`codebook_from_tree`);
     * ``.txt`` — one code per line, as a name or path (``Styring > Tid``); ``#`` starts a
-      comment.
+      comment;
+    * ``.csv`` — a codebook table such as Taguette's codebook export or
+      :func:`nokoding.export.taguette.write_taguette_codebook` (:func:`codebook_from_csv`).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -310,7 +317,73 @@ def load_codebook_file(path: str | os.PathLike[str]) -> Codebook:
                     seen.add(sub)
                     entries.append(_Entry(sub))
         return _build(entries, name=stem, origin=str(path), source=f"imported from {path.name}")[0]
-    raise CodebookError(f"{path}: unknown codebook format {suffix!r} (use .qdc, .yaml, .yml, .json or .txt)")
+    if suffix == ".csv":
+        return codebook_from_csv(path)
+    raise CodebookError(f"{path}: unknown codebook format {suffix!r} (use .qdc, .yaml, .yml, .json, .txt or .csv)")
+
+
+#: Header names of the code column of a codebook CSV (Taguette's three, and ``code``).
+_CSV_PATH_COLUMNS = ("tag", "name", "path", "code")
+_CSV_DESCRIPTION_COLUMNS = ("description", "beskrivelse")
+
+
+def codebook_from_csv(path: str | os.PathLike[str]) -> Codebook:
+    """A codebook from a CSV table with one code per row (Taguette's codebook format).
+
+    The header must have exactly one column named ``tag``, ``name``, ``path`` or ``code``
+    (case-insensitive) holding the code path (``"Politikk > Tid"``, ``"Styring/Tid"`` or a
+    plain name, see :func:`split_code_path`), and may have a ``description`` column; other
+    columns (Taguette's counts) are ignored, and so are empty rows. The module's two-level
+    rules apply; a row naming only a category gives that category's description. Encoding
+    as :func:`nokoding.coded.csv_jsonl.decode_text`; delimiter ``,``, ``;`` or tab.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        CodebookError: for a header without (or with several) code columns, a row with an
+            empty code, or no code at all (names the file and line).
+    """
+    import csv
+    import io
+
+    from nokoding.coded.base import CodedDataError
+    from nokoding.coded.csv_jsonl import decode_text
+
+    path = Path(path)
+    try:
+        text, _ = decode_text(path.read_bytes(), origin=str(path))
+    except CodedDataError as err:
+        raise CodebookError(str(err)) from None
+    first = text.splitlines()[0] if text else ""
+    delimiter = max(",;\t", key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [nfc(h).strip().casefold() for h in next(reader, [])]
+        hits = [i for i, h in enumerate(header) if h in _CSV_PATH_COLUMNS]
+        if len(hits) != 1:
+            found = ", ".join(repr(h) for h in header) or "nothing"
+            raise CodebookError(
+                f"{path}:1: the header needs exactly one code column named tag, name, path or code "
+                f"(found: {found})")
+        col = hits[0]
+        desc_col = next((i for i, h in enumerate(header) if h in _CSV_DESCRIPTION_COLUMNS), None)
+        entries: list[_Entry] = []
+        seen: set[tuple[str, ...]] = set()
+        line = reader.line_num + 1
+        for row in reader:
+            start_line, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            parts = split_code_path(row[col]) if col < len(row) else ()
+            if not parts:
+                raise CodebookError(f"{path}:{start_line}: the row has no code name")
+            if parts in seen:
+                continue
+            seen.add(parts)
+            desc = row[desc_col].strip() if desc_col is not None and desc_col < len(row) else ""
+            entries.append(_Entry(parts, nfc(desc)))
+    except csv.Error as err:
+        raise CodebookError(f"{path}:{reader.line_num}: unreadable CSV ({err})") from None
+    return _build(entries, name=slugify(path.stem), origin=str(path), source=f"imported from {path.name}")[0]
 
 
 class CodeResolver:

@@ -40,7 +40,8 @@ def evidence_note(evidence: Evidence, label: str | None = None, *, limit: int = 
 
     ``label`` names the code (default: its id); ``limit`` as in :func:`short_quote`.
     """
-    return f"«{short_quote(evidence.text, limit)}» ({label or evidence.code_id}, similarity {evidence.similarity:.2f})"
+    quote = short_quote(evidence.text, limit)
+    return f"«{quote}» ({label or evidence.code_id}, similarity {evidence.similarity:.2f})"
 
 
 def accepted_codes(suggestion: Suggestion, *, top_k: int, threshold: float | None = None) -> tuple[CodeScore, ...]:

@@ -54,3 +54,22 @@ def test_unreadable_input_exits_2_with_the_file_named(tmp_path):
     path.write_text("kolonne\nx\n", encoding="utf-8")
     result = CliRunner().invoke(_app(), ["validate", "--data", str(path)])
     assert result.exit_code == 2 and "d.csv" in result.output
+
+
+def test_codings_a_person_made_as_nokoding_are_counted_on_request(tmp_path):
+    from tests.coded.conftest import NOKO, Project, Sel
+
+    p = Project()
+    text = p.sources[0][1]
+    p.selections = [Sel(0, text.index(w), text.index(w) + len(w), [c], NOKO)
+                    for w, c in (("Vi måles", "Styring/Måling"), ("antall vedtak", "Styring/Måling"),
+                                 ("det tar tid", "Styring/Tid"), ("hver uke", "Styring/Tid"))]
+    path = p.write(tmp_path / "study.qdpx")
+    refused = CliRunner().invoke(_app(), ["validate", "--data", str(path), "--format", "text"])
+    assert refused.exit_code == 1 and "human-codings-as-nokoding" in refused.output
+    assert "--include-unmarked-nokoding" in refused.output
+    counted = CliRunner().invoke(_app(), ["validate", "--data", str(path), "--format", "json",
+                                          "--include-unmarked-nokoding", "--min-examples", "2"])
+    data = json.loads(counted.output)
+    assert counted.exit_code == 0 and data["n_records"] == 4 and data["unused_codes"]
+    assert "human-codings-as-nokoding" not in [f["rule"] for f in data["findings"]]

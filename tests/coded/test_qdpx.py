@@ -175,3 +175,42 @@ def test_not_a_project_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(CodedDataError, match="x.qdpx"):
         load_coded_data(bad)
+
+
+def _trap(p: Project) -> Project:
+    """A project coded in QualCoder after importing a project whose only user was 'nokoding':
+    two suggestions (with nokoding's description) and two codings a person made as 'nokoding'."""
+    p.selections = [
+        _sel(p, 0, "Vi måles på antall vedtak", ["Styring/Måling"], NOKO, SUGGESTED),
+        _sel(p, 1, "Lederen stoler på oss.", ["Ledelse/Tillit"], NOKO, SUGGESTED),
+        _sel(p, 0, "det tar tid", ["Styring/Tid"], NOKO),
+        _sel(p, 1, "Vi venter lenge på svar.", ["Styring/Tid/Ventetid"], NOKO, "viktig sitat"),
+    ]
+    return p
+
+
+def test_codings_a_person_made_as_nokoding_are_reported_and_can_be_counted(project, tmp_path):
+    path = _trap(project).write(tmp_path / "study.qdpx")
+    default = load_coded_data(path)
+    assert default.records == []
+    (finding,) = [f for f in default.findings if f.rule == "human-codings-as-nokoding"]
+    assert finding.severity == "warning" and finding.message.startswith("2 coding(s)")
+    assert "--include-unmarked-nokoding" in finding.message
+    report = validate(default)
+    assert not report.ok and "human-codings-as-nokoding" in [f.rule for f in report.findings]
+    counted = load_coded_data(path, include_unmarked_nokoding=True)
+    assert [r["text"] for r in counted.records] == ["det tar tid", "Vi venter lenge på svar."]
+    assert not [f for f in counted.findings if f.rule == "human-codings-as-nokoding"]
+    assert any("2 coding(s) by the user 'nokoding' (its own suggestions)" in n for n in counted.notes)
+    assert len(load_coded_data(path, include_nokoding=True).records) == 4
+
+
+def test_nokodings_own_project_keeps_the_researchers_codings_apart(small_codebook, tmp_path):
+    """After import QualCoder codes as the first user, the researcher, so new codings count."""
+    from tests.export.qda_import import import_like_qualcoder
+
+    path = write_qdpx(tmp_path / "p.qdpx", [_tagged(small_codebook)[0]], small_codebook, researcher="Anna")
+    assert import_like_qualcoder(path).coder == "Anna"
+    coded = load_coded_data(path)
+    assert coded.records == [] and not [f for f in coded.findings if f.rule == "human-codings-as-nokoding"]
+    assert any("3 coding(s) by the user 'nokoding' (its own suggestions)" in n for n in coded.notes)
