@@ -11,7 +11,8 @@ Output layout (``out_dir``)::
     segments.jsonl     the same rows as JSON Lines, with full probability distributions
     project.qdpx       one REFI-QDA project with every document and the suggested codings
     summary.json       the run's summary: documents, segments, failures, output checks
-    .nokoding/         resume state: manifest.json, codebook.yaml, documents/<key>.json
+    .nokoding/         resume state: manifest.json, codebook.yaml, documents/<key>.json, and
+                       the lock held while a run writes the folder (see run_lock)
 
 One *combined* file per format, not one per document: a researcher filters the ``document``
 column in a spreadsheet, and imports one project into the QDA tool. The per-document
@@ -30,6 +31,7 @@ at the segment's positions (REFI-QDA); the result is in :attr:`TagSummary.checks
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import hashlib
@@ -38,7 +40,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +65,7 @@ __all__ = [
     "expand_inputs",
     "model_key",
     "resolved_runtime",
+    "run_lock",
     "run_settings",
     "summary_settings",
     "tag",
@@ -132,6 +135,8 @@ class TagSummary:
             (not listed under ``force``).
         failures: inputs that failed (not found, unreadable, suggester error); the others
             were tagged.
+        skipped: files found in folders or by patterns that are not transcripts (a .pdf, an
+            .xlsx, a Word lock file, a hidden file), each with the reason and what to do.
         segments: coded segments written (each output has this many rows; REFI-QDA has
             one selection per accepted coding instead).
         codings: codings written to the REFI-QDA project (0 without ``qdpx``).
@@ -149,6 +154,7 @@ class TagSummary:
     resumed: list[str] = field(default_factory=list)
     redone: list[str] = field(default_factory=list)
     failures: list[InputFailure] = field(default_factory=list)
+    skipped: list[InputFailure] = field(default_factory=list)
     segments: int = 0
     codings: int = 0
     outputs: dict[str, Path] = field(default_factory=dict)
@@ -177,6 +183,7 @@ class TagSummary:
             "resumed": self.resumed,
             "redone": self.redone,
             "failures": [dataclasses.asdict(f) for f in self.failures],
+            "skipped": [dataclasses.asdict(f) for f in self.skipped],
             "segments": self.segments,
             "codings": self.codings,
             "outputs": {k: str(v) for k, v in self.outputs.items()},
@@ -191,7 +198,15 @@ class TagSummary:
         docs = len(self.tagged) + len(self.resumed)
         out = [
             f"documents: {docs} of {self.inputs} input file(s) ({len(self.tagged)} tagged, "
-            f"{len(self.resumed)} resumed), {len(self.failures)} failed",
+            f"{len(self.resumed)} resumed), {len(self.failures)} failed"
+            + (f", {len(self.skipped)} other file(s) skipped" if self.skipped else ""),
+        ]
+        # what went wrong comes first, before anything that was written or checked
+        out += [f"failed: {f.path}: {f.error}" for f in self.failures]
+        if self.failures and not docs:
+            out.append("nothing was written: every input failed (earlier outputs in the folder are kept)")
+        out += [f"skipped: {f.path}: {f.error}" for f in self.skipped]
+        out += [
             f"segments: {self.segments} coded segment(s), {self.codings} REFI-QDA coding(s)",
             f"time: {self.seconds:.1f} s",
         ]
@@ -208,7 +223,6 @@ class TagSummary:
                 + ("" if c.ok else f"; missing {c.missing}, duplicated {c.duplicated}, unexpected {c.unexpected}")
             )
         out += [f"warning: {w}" for w in self.warnings]
-        out += [f"failed: {f.path}: {f.error}" for f in self.failures]
         return out
 
 
@@ -315,6 +329,7 @@ def expand_inputs(
     *,
     suffixes: Sequence[str] = TRANSCRIPT_SUFFIXES,
     exclude: Path | None = None,
+    skipped: list[InputFailure] | None = None,
 ) -> tuple[list[Path], list[InputFailure]]:
     """Expand files, folders (recursively, files with ``suffixes``; hidden entries skipped)
     and glob patterns (``*``, ``?``, ``[...]``, ``**``) into a de-duplicated file list.
@@ -324,6 +339,9 @@ def expand_inputs(
         inputs: paths or patterns, in the order wanted.
         suffixes: file endings taken from folders and globs (case-insensitive).
         exclude: a folder whose contents are never taken (the output folder).
+        skipped: when given, one :class:`InputFailure` (path, reason) is appended for each
+            file of a folder or pattern that is not taken (not a transcript, hidden, a Word
+            lock file); hidden folders are named once, not descended into.
 
     Returns:
         ``(files, failures)``: files in input order (folder contents sorted), and one
@@ -335,14 +353,26 @@ def expand_inputs(
     failures: list[InputFailure] = []
     seen: set[Path] = set()
 
+    def skip(p: Path, reason: str) -> None:
+        if skipped is not None and not (excl is not None and p.resolve().is_relative_to(excl)):
+            skipped.append(InputFailure(str(p), reason))
+
     def from_folder(folder: Path) -> list[Path]:
         found = []
         for p in sorted(folder.rglob("*")):
             rel = p.relative_to(folder)
-            if any(part.startswith((".", "~$")) for part in rel.parts) or not p.is_file():
+            if any(part.startswith(".") for part in rel.parts[:-1]):
+                continue  # inside a hidden folder: the folder itself was named
+            if p.is_dir():
+                if p.name.startswith("."):
+                    skip(p, "a hidden folder (not searched)")
                 continue
-            if p.suffix.lower() in wanted:
+            if not p.is_file():
+                continue
+            if p.suffix.lower() in wanted and not p.name.startswith((".", "~$")):
                 found.append(p)
+            else:
+                skip(p, _skip_reason(p))
         return found
 
     def add(p: Path) -> bool:
@@ -373,6 +403,8 @@ def expand_inputs(
                     found += from_folder(m)
                 elif m.is_file() and m.suffix.lower() in wanted:
                     found.append(m)
+                elif m.is_file():
+                    skip(m, _skip_reason(m))
             for f in found:
                 add(f)
             if not found:
@@ -400,7 +432,8 @@ def open_run(
     state = _State(out)
     if state.note:
         summary.warnings.append(state.note)
-    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out)
+    files, failures = expand_inputs(inputs, suffixes=_transcript_suffixes(), exclude=out,
+                                    skipped=summary.skipped)
     summary.inputs = len(files)
     summary.failures.extend(failures)
     if not files and not failures:
@@ -575,6 +608,12 @@ def _default_segmenter(roles: Sequence[str]) -> Callable[[Document], list[Segmen
     return lambda document: list(segment(document, roles=wanted))  # type: ignore[arg-type]
 
 
+def _skip_reason(path: Path) -> str:
+    from nokoding.ingest import skip_reason
+
+    return skip_reason(path) or "not a transcript file"
+
+
 def _transcript_suffixes() -> tuple[str, ...]:
     try:
         from nokoding.ingest import EXTENSIONS
@@ -655,6 +694,38 @@ def tag(
 
         resolve_device(device, runtime)  # e.g. cuda without a GPU: refuse before any work
     summary = TagSummary()
+    with run_lock(out_dir):
+        return _tag_locked(
+            inputs, summary, started=started, out_dir=out_dir, model=model, formats=formats, top_k=top_k,
+            threshold=threshold, device=device, runtime=runtime, force=force, suggester=suggester,
+            codebook=codebook, reader=reader, segmenter=segmenter, roles=roles, interviewer=interviewer,
+            progress=progress, created=created,
+        )
+
+
+def _tag_locked(
+    inputs: Iterable[str | os.PathLike[str]],
+    summary: TagSummary,
+    *,
+    started: float,
+    out_dir: str | os.PathLike[str],
+    model: str,
+    formats: Sequence[str],
+    top_k: int,
+    threshold: float | None,
+    device: str,
+    runtime: str | None,
+    force: bool,
+    suggester: Suggester | None,
+    codebook: Codebook | None,
+    reader: Callable[[Path], Document] | None,
+    segmenter: Callable[[Document], Sequence[Segment]] | None,
+    roles: Sequence[str],
+    interviewer: Sequence[str],
+    progress: bool | None,
+    created: datetime | None,
+) -> TagSummary:
+    """The body of :func:`tag`, run while holding the output folder's lock."""
     out, state, files, ids = open_run(inputs, out_dir, summary)
     settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device)
     summary.settings = summary_settings(settings, model, device, threshold, formats, runtime)
@@ -689,6 +760,10 @@ def tag(
     finally:
         bar.close()
 
+    if not results and summary.failures:
+        # every input failed: an earlier run's outputs and summary.json stay as they were
+        summary.seconds = time.monotonic() - started
+        return summary
     summary.segments = sum(len(r) for r in results)
     if codebook is None and loaded:
         codebook = getattr(loaded[0], "codebook", None)
@@ -708,6 +783,48 @@ def tag(
     summary.summary_path = out / "summary.json"
     atomic_write_text(summary.summary_path, json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n")
     return summary
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``out_dir/.nokoding/lock`` for a run, so that two runs never write one folder.
+
+    The lock is an advisory ``flock`` on an open file: the operating system releases it when
+    the process ends, also when it is killed, so a dead run never blocks the next one. The
+    file records the holder's process id and start time for the message. Where ``fcntl`` is
+    unavailable (Windows), no lock is taken.
+
+    Raises:
+        ValueError: another run holds the lock (the message names its process and start).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValueError(f"output folder {out_dir} is a file; give a folder for --out")
+    folder = Path(out_dir) / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "lock"
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown process"
+            raise ValueError(
+                f"another nokoding tag run ({holder}) is writing to {out_dir}; wait until it has "
+                "finished, or give another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, started {datetime.now().isoformat(timespec='seconds')}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # releases the lock
 
 
 def _model_codebook(model: str) -> Codebook | None:

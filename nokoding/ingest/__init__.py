@@ -20,12 +20,14 @@ from nokoding.ingest.normalize import normalize_text
 from nokoding.ingest.reader import (
     EXTENSIONS,
     FORMATS,
+    NOT_TRANSCRIPTS,
     ReadResult,
     detect_format,
     from_text,
     read,
     read_many,
     single_turn_document,
+    skip_reason,
 )
 from nokoding.ingest.roles import DEFAULT_INFORMANT_LABELS, DEFAULT_INTERVIEWER_LABELS
 
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_INTERVIEWER_LABELS",
     "EXTENSIONS",
     "FORMATS",
+    "NOT_TRANSCRIPTS",
     "ReadFailure",
     "ReadResult",
     "TranscriptError",
@@ -44,4 +47,5 @@ __all__ = [
     "read",
     "read_many",
     "single_turn_document",
+    "skip_reason",
 ]

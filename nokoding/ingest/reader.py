@@ -43,6 +43,8 @@ __all__ = [
     "detect_format",
     "detect_text_format",
     "from_text",
+    "NOT_TRANSCRIPTS",
+    "skip_reason",
     "read",
     "read_many",
     "single_turn_document",
@@ -65,6 +67,50 @@ EXTENSIONS = {
     ".srt": "srt",
 }
 
+_SAVE_AS = "save or export the transcript as .docx or .txt"
+
+#: Extensions of files that are not read, with what to do instead.
+NOT_TRANSCRIPTS: dict[str, str] = {
+    ".pdf": "a PDF cannot be read reliably (columns, hyphenation, page headers); "
+    "export the transcript from the program that wrote it as .docx or .txt",
+    ".doc": "an old Word document (.doc); open it in Word and save it as .docx",
+    ".rtf": f"a Rich Text file; {_SAVE_AS}",
+    ".odt": f"an OpenDocument text; {_SAVE_AS}",
+    ".pages": f"a Pages document; {_SAVE_AS}",
+    ".xlsx": "an Excel workbook; copy the transcript table into Word and save it as .docx, or save it as .txt",
+    ".xls": "an Excel workbook; copy the transcript table into Word and save it as .docx, or save it as .txt",
+    ".csv": "a table (.csv); transcripts are read from .txt, .docx, .vtt and .srt",
+    ".pptx": f"a PowerPoint file; {_SAVE_AS}",
+    ".json": "a JSON file; transcripts are read from .txt, .docx, .vtt and .srt",
+    **{
+        ext: "an audio or video recording; nokoding reads transcripts (.txt, .docx, .vtt, .srt), not recordings"
+        for ext in (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".flac", ".wma", ".mp4", ".mov", ".avi", ".mkv", ".webm")
+    },
+}
+
+
+def skip_reason(path: PathLike) -> str | None:
+    """Why a file found in a folder is not read (``None`` for a transcript file).
+
+    Hidden files and Word lock files (``~$…``) are named as such; other extensions say what
+    to do (:data:`NOT_TRANSCRIPTS`).
+    """
+    p = Path(path)
+    if p.name.startswith("~$"):
+        return "a Word lock file (Word has the document open), not a transcript"
+    if p.name.startswith("."):
+        return "a hidden file"
+    suffix = p.suffix.lower()
+    if suffix in EXTENSIONS:
+        return None
+    if suffix in NOT_TRANSCRIPTS:
+        return NOT_TRANSCRIPTS[suffix]
+    return (
+        f"not a transcript format nokoding reads ({suffix or 'no extension'}); "
+        "transcripts are .txt, .docx, .vtt or .srt"
+    )
+
+
 _SRT_START = re.compile(rb"^\s*\d+[ \t]*\r?\n[ \t]*(?:\d+:)?\d{1,2}:\d{1,2}(?:[,.]\d{1,3})?[ \t]*-->")
 
 
@@ -75,7 +121,8 @@ class ReadResult(Sequence[Document]):
     Attributes:
         documents: the documents read, in input order (folder: sorted by name).
         failures: one :class:`ReadFailure` (path, :class:`TranscriptError`) per bad file.
-        skipped: files in a folder that were not transcripts (unknown extension, hidden).
+        skipped: files in a folder that were not transcripts (unknown extension, hidden);
+            :func:`skip_reason` says why for each.
     """
 
     documents: list[Document] = field(default_factory=list)
@@ -105,6 +152,10 @@ class ReadResult(Sequence[Document]):
         lines = [f"{head}; {len(self.failures)} failed:"]
         lines += [f"  {f.error}" for f in self.failures]
         return "\n".join(lines)
+
+    def skipped_reasons(self) -> list[str]:
+        """``"<file>: <why it was not read>"`` for each skipped file."""
+        return [f"{p}: {skip_reason(p) or 'inside a hidden folder'}" for p in self.skipped]
 
 
 def detect_format(path: PathLike) -> str:
@@ -143,6 +194,8 @@ def _check_format(fmt: str | None) -> str | None:
 def _read_file(path: Path, fmt: str | None, doc_id: str, rules: RoleRules, encoding: str | None) -> Document:
     if path.is_dir():
         raise TranscriptError(path, "is a folder, not a file")
+    if fmt is None and path.suffix.lower() in NOT_TRANSCRIPTS:
+        raise TranscriptError(path, f"not read: {NOT_TRANSCRIPTS[path.suffix.lower()]}")
     fmt = fmt or detect_format(path)
     if fmt == "docx":
         return read_docx(path, doc_id=doc_id, rules=rules)
@@ -164,7 +217,7 @@ def _list_folder(folder: Path, recursive: bool) -> tuple[list[Path], list[Path]]
         if not p.is_file():
             continue
         rel = p.relative_to(folder).parts
-        if any(part.startswith((".", "~$")) for part in rel) or p.suffix.lower() not in EXTENSIONS:
+        if any(part.startswith((".", "~$")) for part in rel[:-1]) or skip_reason(p) is not None:
             skipped.append(p)
         else:
             found.append(p)
