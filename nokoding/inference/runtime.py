@@ -15,6 +15,16 @@ Runtimes:
   fused attention/GELU/LayerNorm kernels (needs the ``[onnx]`` extra) — see
   :mod:`nokoding.inference.onnx_runtime`. Same outputs as fp32 up to float rounding.
 
+Fork safety: after ``os.fork`` (``multiprocessing``'s default start method on Linux) a child
+process cannot use the OpenMP thread pool that its parent's torch calls started — its
+first parallel operator waits forever for threads that were not copied. Importing this
+module registers :func:`_after_fork_in_child`, which drops torch to one thread in the
+child (a pool of N workers then uses N cores; a later ``torch.set_num_threads`` in the
+child is the caller's own choice) and forgets prepared ONNX Runtime sessions, whose thread
+pools are lost the same way (the child prepares its own); it also sets
+``TOKENIZERS_PARALLELISM=false`` around the fork unless the user set it, so the Rust
+tokenizer runs single-threaded in the child without its fork warning.
+
 Prepared models (copies converted to a device/dtype, int8 copies, ONNX sessions) are cached per source
 model and invalidated when any parameter of the source is modified in place (e.g. by a
 further training step) — the source model itself is never modified. In such copies LoRA
@@ -64,6 +74,37 @@ _CACHE: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, tuple[tuple, torc
     weakref.WeakKeyDictionary()
 )
 _CACHE_LOCK = threading.Lock()
+_TOKENIZERS_ENV = "TOKENIZERS_PARALLELISM"
+_SET_FOR_FORK = False
+
+
+def _before_fork() -> None:
+    global _SET_FOR_FORK
+    _SET_FOR_FORK = _TOKENIZERS_ENV not in os.environ
+    if _SET_FOR_FORK:  # read by the Rust tokenizer's own at-fork handler in the child
+        os.environ[_TOKENIZERS_ENV] = "false"
+
+
+def _after_fork_in_parent() -> None:
+    if _SET_FOR_FORK:
+        os.environ.pop(_TOKENIZERS_ENV, None)
+
+
+def _after_fork_in_child() -> None:
+    """One torch thread and no inherited ONNX sessions in a forked child (module docstring)."""
+    global _CACHE_LOCK, _THREADS_CONFIGURED
+    _CACHE_LOCK = threading.Lock()  # another parent thread may have held it at the fork
+    torch.set_num_threads(1)
+    _THREADS_CONFIGURED = True  # the engine's default does not raise it again
+    for entries in list(_CACHE.values()):
+        for key in [k for k in entries if k[1] == "onnx"]:
+            del entries[key]
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )
 
 
 def resolve_device(device: str = "auto", runtime: str | None = None) -> torch.device:
