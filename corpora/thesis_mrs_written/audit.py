@@ -28,7 +28,8 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def main() -> int:
+def main(out: Path = HERE / "audit" / "AUDIT.md") -> int:
+    """Compute the agreement, write the report to ``out`` and print its table."""
     first = {r["id"]: r for r in read_jsonl(HERE / "segments.jsonl")}
     sample = read_jsonl(HERE / "audit" / "blind_sample.jsonl")
     second = {r["id"]: r for r in read_jsonl(HERE / "audit" / "second_labels.jsonl")}
@@ -73,7 +74,7 @@ def main() -> int:
     for i, x, y in zip(ids, a_code, b_code, strict=True):
         if x != y:
             lines.append(f"| {i} | {x} | {y} | {first[i]['text'][:110]} |")
-    (HERE / "audit" / "AUDIT.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[7:12]))
     return 0
 
