@@ -203,7 +203,7 @@ def as_human_coder(src: Path, dst: Path, name: str) -> Path:
         members = {info.filename: zf.read(info) for info in zf.infolist()}
     root = etree.fromstring(members["project.qde"])
     ns = root.nsmap[None]
-    user = root.find(f"{{{ns}}}Users/{{{ns}}}User")
+    user = next(u for u in root.iter(f"{{{ns}}}User") if u.get("name") == "nokoding")
     old = user.get("guid")
     new = "2b7e151c-6a3d-4f5e-8d1a-0c9b8a7f6e5d"
     user.set("guid", new)
