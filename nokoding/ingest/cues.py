@@ -127,7 +127,8 @@ def mark_overlaps(pieces: list[CuePiece]) -> list[bool]:
     """For each piece: does its time overlap a piece of another speaker (two people at once)?
 
     Overlap is strict (one ending exactly when the next starts is not overlap); pieces
-    without a speaker overlap any piece with one, but not each other.
+    without a speaker overlap any piece with one, but not each other; the voices of one
+    cue do not overlap each other.
     """
     flags = [False] * len(pieces)
     order = sorted((i for i, p in enumerate(pieces) if p.timed), key=lambda i: pieces[i].start_time)
@@ -137,6 +138,9 @@ def mark_overlaps(pieces: list[CuePiece]) -> list[bool]:
             pb = pieces[b]
             if pb.start_time >= pa.end_time:
                 break
+            same_cue = pa.cue_id == pb.cue_id and (pa.start_time, pa.end_time) == (pb.start_time, pb.end_time)
+            if same_cue:
+                continue  # two voices written in one cue: one after the other, not at once
             if pb.speaker != pa.speaker and (pa.speaker or pb.speaker) and pb.end_time > pb.start_time:
                 if pa.end_time > pa.start_time:
                     flags[a] = flags[b] = True

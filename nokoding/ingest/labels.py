@@ -65,7 +65,7 @@ NOT_NAMES = frozenset(
 _UPPER = "A-ZÆØÅÄÖÜÉÈÁ"
 _WORD = rf"[{_UPPER}][^\W\d_]*(?:[-'’][^\W\d_]+)*\.?"
 _NUMBER = r"\d{1,3}(?!\d|:\d)"
-_NAME = rf"{_WORD}(?:[ \t]+(?:{_WORD}|{_NUMBER})){{0,2}}"
+_NAME = rf"{_WORD}(?<!\.)(?:{_NUMBER})?(?:[ \t]+(?:{_WORD}|{_NUMBER})){{0,2}}"
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
 _HMS = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?"
 _RANGE = rf"{_TIME}(?:[ \t]*(?:-|–|—|-->)[ \t]*{_TIME})?"
@@ -165,7 +165,7 @@ class LabelMatcher:
             rf"""
             [ \t]*(?:(?P<t1>{_STAMP})[ \t]*(?:[-–—][ \t]*)?)?
             {_BOLD}?{label}{_BOLD}?
-            (?:[ \t]*(?P<t2>{_BRACKETED}))?
+            (?:[ \t]+(?:[-–—][ \t]*)?(?P<t2>{_BRACKETED}|{_HMS}|{_TIME})|[ \t]*(?P<t3>{_BRACKETED}))?
             [ \t]*$
             """,
             re.VERBOSE,
@@ -222,7 +222,7 @@ class LabelMatcher:
         name = m.group("name")
         if name is not None and not _acceptable_name(name.strip(), None):
             return None
-        stamp = m.group("t1") or m.group("t2")
+        stamp = m.group("t1") or m.group("t2") or m.group("t3")
         label = " ".join(m.group("lab").split())
         prefix = LinePrefix(label, name is None, parse_time(stamp) if stamp else None, len(line))
         return prefix, (label if name is not None else None)

@@ -95,8 +95,9 @@ class RoleRules:
 
     @property
     def role_words(self) -> tuple[str, ...]:
-        """All label keys that are always speaker labels in text."""
-        return tuple(sorted(set(self.interviewer_labels) | set(self.informant_labels)))
+        """All label keys that are always speaker labels in text (the given ``interviewer``
+        labels too, so that ``interviewer="kari"`` also makes "kari:" lines labels)."""
+        return tuple(sorted(set(self.interviewer_labels) | set(self.informant_labels) | _keys(self.interviewer)))
 
 
 def assign_roles(

@@ -24,6 +24,7 @@ the user sees it (after :mod:`~nokoding.ingest.normalize`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from nokoding.ingest.labels import (
     parse_time,
     trailing_stamp_start,
 )
+from nokoding.ingest.layout import unrecognised_label_notes
 from nokoding.ingest.roles import RoleRules
 
 __all__ = ["TextStructure", "parse_text"]
@@ -160,9 +162,11 @@ def parse_text(
                 current.start = a
             current.end = b
     close()
-    return finish_document(
+    document = finish_document(
         doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes
     )
+    found = unrecognised_label_notes(text, document.turns, str(source) if source is not None else "<text>")
+    return dataclasses.replace(document, warnings=document.warnings + tuple(found)) if found else document
 
 
 def _labels_alone(lines: list[str], matcher: LabelMatcher, names: frozenset[str]) -> dict[int, LinePrefix]:

@@ -20,9 +20,14 @@ from nokoding.segmentation import ROLES, segment
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "transcripts"
-GOOD = sorted(
-    p for p in FIXTURES.iterdir() if not p.name.startswith(("empty", "blank", "malformed", "no_header"))
-) + sorted((ROOT / "corpora" / "examples").glob("intervju_*"))
+GOOD = (
+    sorted(
+        p for p in FIXTURES.iterdir()
+        if p.is_file() and not p.name.startswith(("empty", "blank", "malformed", "no_header"))
+    )
+    + sorted(p for p in (FIXTURES / "gallery").iterdir() if p.suffix not in (".py", ".json"))
+    + sorted((ROOT / "corpora" / "examples").glob("intervju_*"))
+)
 
 
 def check_document(doc: Document) -> None:
