@@ -42,16 +42,39 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_MAX_TOKENS,
         interviewer: Annotated[
             list[str] | None,
-            typer.Option("--interviewer", help="Speaker label of the interviewer (repeatable)."),
+            typer.Option(
+                "--interviewer",
+                help="Speaker label of the interviewer (repeatable); also makes lines opening "
+                "with it speaker labels. Every other labelled speaker is an informant.",
+            ),
         ] = None,
+        informant: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--informant",
+                help="A speaker label of an informant that is not recognised by default "
+                "(repeatable), e.g. 'ola' or 'P'.",
+            ),
+        ] = None,
+        explain: Annotated[
+            bool,
+            typer.Option(
+                "--explain",
+                help="Print a layout report instead of segments: the speaker labels recognised, "
+                "turns per speaker, unlabelled text, and what looks like a label that was not read.",
+            ),
+        ] = False,
     ) -> None:
         """Print one JSON object per segment per line (informant turns unless --all-speakers).
 
         Each object has: id ("<document>#<index>"), document_id, index, text, start, end
-        (0-based, end-exclusive character offsets into the normalised transcript text),
-        speaker, role, start_time, end_time (seconds or null), context (the preceding
-        interviewer question), turn_index and source. Files that cannot be read are
-        reported on stderr; the others are still segmented, and the exit code is 1.
+        (0-based, end-exclusive character offsets into the document text nokoding builds:
+        the normalised file for .txt, the paragraphs for .docx, and one "[time] Speaker:
+        words" paragraph per turn for .vtt/.srt), speaker, role, start_time, end_time
+        (seconds or null), context (the preceding interviewer question), turn_index,
+        overlap (a cue of it overlaps another speaker's) and source. Reading warnings and
+        skipped files are reported on stderr. Files that cannot be read are reported on
+        stderr; the others are still segmented, and the exit code is 1.
         """
         import logging
 
@@ -62,9 +85,27 @@ def register(app: typer.Typer) -> None:
         ingest_log = logging.getLogger("nokoding.ingest")
         if not any(isinstance(h, logging.NullHandler) for h in ingest_log.handlers):
             ingest_log.addHandler(logging.NullHandler())
-        result = read_many(files, format=format.value, interviewer=interviewer or None)
+        informant_labels = None
+        if informant:
+            from nokoding.ingest import DEFAULT_INFORMANT_LABELS
+
+            informant_labels = [*DEFAULT_INFORMANT_LABELS, *informant]
+        result = read_many(
+            files, format=format.value, interviewer=interviewer or None, informant_labels=informant_labels
+        )
+        for line in result.skipped_reasons():
+            typer.echo(f"nokoding segment: skipped {line}", err=True)
         roles = ROLES if all_speakers else ("informant",)
-        for document in result:
+        if explain:
+            from nokoding.ingest.layout import explain as explain_layout
+
+            for document in result:
+                for line in explain_layout(document).lines():
+                    typer.echo(line)
+        for document in [] if explain else result:
+            for note in document.warnings:
+                where = str(document.source) if document.source else document.id
+                typer.echo(f"nokoding segment: warning: {note if note.startswith(where) else f'{where}: {note}'}", err=True)
             for seg in segment(
                 document, roles=roles, max_sentences=max_sentences, max_tokens=max_tokens
             ):
@@ -81,6 +122,7 @@ def register(app: typer.Typer) -> None:
                     "end_time": seg.end_time,
                     "context": seg.context,
                     "turn_index": seg.turn_index,
+                    "overlap": bool(seg.meta.get("overlap", False)),
                     "source": str(document.source) if document.source else None,
                 }
                 typer.echo(json.dumps(record, ensure_ascii=False))

@@ -194,6 +194,8 @@ def _check_format(fmt: str | None) -> str | None:
 def _read_file(path: Path, fmt: str | None, doc_id: str, rules: RoleRules, encoding: str | None) -> Document:
     if path.is_dir():
         raise TranscriptError(path, "is a folder, not a file")
+    if not path.exists():
+        raise TranscriptError(path, "no such file")
     if fmt is None and path.suffix.lower() in NOT_TRANSCRIPTS:
         raise TranscriptError(path, f"not read: {NOT_TRANSCRIPTS[path.suffix.lower()]}")
     fmt = fmt or detect_format(path)
