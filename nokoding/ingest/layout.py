@@ -100,13 +100,15 @@ def explain(document: Document) -> LayoutReport:
     )
 
 
-def _line_numbers(text: str, turns: tuple[SpeakerTurn, ...]) -> list[tuple[int, str]]:
-    """Every line of spoken text as ``(1-based line number in text, line)``."""
+def _line_numbers(text: str, turns: tuple[SpeakerTurn, ...]) -> list[tuple[int, str, bool]]:
+    """Every line of spoken text as ``(1-based line number in text, line, alone)``; ``alone``
+    is False for a turn's first line when a label or time precedes it on the same line."""
     out = []
     for t in turns:
         first = text.count("\n", 0, t.start) + 1
+        head = text[text.rfind("\n", 0, t.start) + 1 : t.start]
         for k, line in enumerate(text[t.start : t.end].split("\n")):
-            out.append((first + k, line))
+            out.append((first + k, line, k > 0 or not head.strip()))
     return out
 
 
@@ -129,10 +131,10 @@ def unrecognised_label_notes(text: str, turns: tuple[SpeakerTurn, ...], where: s
     short: dict[str, list[int]] = defaultdict(list)
     timed: dict[str, list[int]] = defaultdict(list)
     colon: dict[str, list[int]] = defaultdict(list)
-    for number, line in lines:
+    for number, line, alone in lines:
         stripped = line.strip()
         m = _SHORT_LINE.match(line)
-        if m and len(stripped.split()) <= 4 and not stripped.endswith(_SENTENCE_END):
+        if m and alone and len(stripped.split()) <= 4 and not stripped.endswith(_SENTENCE_END):
             first = stripped.split()[0].strip("*_").rstrip(".:").lower()
             if first not in NOT_NAMES and not stripped[0].isdigit():
                 short[stripped.strip("*_").rstrip(":").strip()].append(number)

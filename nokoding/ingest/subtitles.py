@@ -228,7 +228,11 @@ def parse_cue_blocks(
             _untimed_block(block, block_start, fmt, source, cues, problems, previous_times)
             continue
         k0 = arrows[0]
-        cue_id = first if k0 == 1 else None
+        if fmt == "srt" and k0 == 1 and not first.isdigit():
+            # SubRip indices are numbers: the line is text that lost its own timing line
+            _untimed_block(block[:1], block_start, fmt, source, cues, problems, previous_times)
+            block_start, block, k0 = block_start + 1, block[1:], 0
+        cue_id = block[0].strip() if k0 == 1 else None
         cue = timed_cue(cue_id, block_start + k0 + 1, block_start + 1)
         k = k0 + 1
         while k < len(block):
@@ -288,7 +292,7 @@ def _untimed_block(
         Problem(
             body[0][0],
             f"text without a timing line ({len(body)} line(s): {body[0][1].strip()[:40]!r}); kept "
-            "after the cue before it, with its times",
+            + ("after the cue before it, with its times" if cues else "before the first cue, at time 0"),
         )
     )
     cues.append(RawCue(cue_id, start, end, body, block_start + 1, timed=False))
