@@ -2,6 +2,10 @@
 
 Offsets are 0-based, end-exclusive character positions into :attr:`Document.text`, the
 *normalised* text of the transcript (the same convention as REFI-QDA's PlainTextSelection).
+For .txt files that is the file as read; for .docx the paragraphs (and table rows as
+"[time] Speaker: words"); for .vtt/.srt the text nokoding builds from the cues, one
+"[time] Speaker: words" paragraph per turn (:mod:`nokoding.ingest.cues`), not the
+subtitle file itself.
 Times are seconds from the start of the recording, where the format has them.
 """
 

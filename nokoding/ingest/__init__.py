@@ -4,8 +4,11 @@ Modules, one job each: :mod:`~nokoding.ingest.encoding` (bytes → text),
 :mod:`~nokoding.ingest.normalize` (the one normalisation all offsets refer to),
 :mod:`~nokoding.ingest.labels` (speaker labels, timestamps), :mod:`~nokoding.ingest.roles`
 (interviewer or informant), :mod:`~nokoding.ingest.text`, :mod:`~nokoding.ingest.docx`,
-:mod:`~nokoding.ingest.vtt`, :mod:`~nokoding.ingest.srt` (the readers),
-:mod:`~nokoding.ingest.reader` (files, folders, ids) and :mod:`~nokoding.ingest.errors`.
+:mod:`~nokoding.ingest.vtt`, :mod:`~nokoding.ingest.srt` (the readers; cue blocks and
+timings in :mod:`~nokoding.ingest.subtitles`, the text built from cues in
+:mod:`~nokoding.ingest.cues`), :mod:`~nokoding.ingest.layout` (label-like lines that were not
+read, and the ``--explain`` report), :mod:`~nokoding.ingest.reader` (files, folders, ids,
+skipped files) and :mod:`~nokoding.ingest.errors`.
 
 Example::
 

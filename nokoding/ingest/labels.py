@@ -7,6 +7,12 @@ Recognised line openings (spaces and tabs around the parts are allowed)::
     [00:12:31] Intervjuer: ...        (00:12:31) Leder: ...        00:12:31 Kari: ...
     Kari [00:12:31]: ...              Medarbeider: [00:12:31] ...  #00:12:31-4# (f4 style)
     [00:12:31] ...                    (a timestamp without a label: the same speaker goes on)
+    Intervjuer (KH): ...              **Intervjuer:** ...          **Informant**: ...
+    INTERVJUER 00:01:02 ...           Kari Nordmann  0:03          (label and time, no colon)
+    [0:00:05.2 - 0:00:11.0] I: ...    P1: ...
+
+A label may also stand alone on its line, without a colon (:meth:`LabelMatcher.alone`;
+:mod:`nokoding.ingest.text` decides when such a line counts).
 
 A *label* is either a known role word (:data:`nokoding.ingest.roles.DEFAULT_INTERVIEWER_LABELS`,
 :data:`~nokoding.ingest.roles.DEFAULT_INFORMANT_LABELS`, plus any configured ones), in any
