@@ -47,3 +47,16 @@ def test_no_test_statement_shares_a_frequent_keyword_with_its_codes_training_sta
     spec.loader.exec_module(check)
     hits = check.check(folder)
     assert hits == 0, capsys.readouterr().out
+
+
+def test_datasheet_reports_the_measured_audit(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("new_codebooks_audit", STUDIES / "audit.py")
+    audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(audit)
+    assert audit.score(tmp_path / "AUDIT.md") == 0
+    report = (tmp_path / "AUDIT.md").read_text(encoding="utf-8")
+    assert report == (STUDIES / "audit" / "AUDIT.md").read_text(encoding="utf-8")
+    datasheet = (STUDIES / "DATASHEET.md").read_text(encoding="utf-8")
+    for name in ("all studies", "training statements", "test statements"):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
+        assert row in datasheet
