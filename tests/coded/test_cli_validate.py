@@ -73,3 +73,18 @@ def test_codings_a_person_made_as_nokoding_are_counted_on_request(tmp_path):
     data = json.loads(counted.output)
     assert counted.exit_code == 0 and data["n_records"] == 4 and data["unused_codes"]
     assert "human-codings-as-nokoding" not in [f["rule"] for f in data["findings"]]
+
+
+def test_train_refuses_codings_made_as_nokoding_and_says_why(tmp_path):
+    from nokoding.cli import app
+    from tests.coded.conftest import NOKO, Project, Sel
+
+    p = Project()
+    text = p.sources[0][1]
+    p.selections = [Sel(0, text.index(w), text.index(w) + len(w), ["Styring/Måling"], NOKO)
+                    for w in ("Vi måles", "antall vedtak")]
+    path = p.write(tmp_path / "study.qdpx")
+    result = CliRunner().invoke(app, ["train", "--data", str(path), "--out", str(tmp_path / "model")])
+    assert result.exit_code == 1 and "training refused" in result.output
+    assert "human-codings-as-nokoding" in result.output and "--include-unmarked-nokoding" in result.output
+    assert not (tmp_path / "model").exists()
