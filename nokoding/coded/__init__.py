@@ -1,6 +1,6 @@
 """Coded data a researcher brings: import it, check it, hand it to training.
 
-Issue 8 ("retrain on a new codebook"): a researcher who has coded interviews in a QDA tool or
+Retraining on a new codebook: a researcher who has coded interviews in a QDA tool or
 a spreadsheet trains nokoding on *their* codebook. This package turns their files into the
 training records nokoding's trainer takes (the shape of :func:`nokoding.corpora.load_records`)
 and checks them first:

@@ -125,7 +125,7 @@ def test_offsets_that_do_not_match_the_text_are_refused(documents, codebook):
 
 
 def test_ingest_normalises_bom_and_crlf_so_positions_hold(tmp_path, codebook):
-    ingest = pytest.importorskip("nokoding.ingest", reason="pending: nokoding.ingest (issue 3) not installed yet")
+    ingest = pytest.importorskip("nokoding.ingest", reason="nokoding.ingest is not importable")
     path = tmp_path / "bom_crlf.txt"
     path.write_bytes("\ufeffI: Hvordan måles dere?\r\nInformant: På antall vedtak 🙂, dessverre.\r\n".encode())
     doc = ingest.read(path)
