@@ -129,3 +129,11 @@ def test_a_killed_run_does_not_block_the_next_one(tmp_path, codebook):
         holder.kill()
         holder.wait()
     assert _run([tmp_path / "a.txt"], out, codebook).ok
+
+
+def test_reading_warnings_reach_the_summary(tmp_path, codebook):
+    gallery = Path(__file__).resolve().parent / "fixtures" / "transcripts" / "gallery"
+    summary = _run([gallery / "overlapp.vtt", gallery / "srt_tider_uten_timer.srt"], tmp_path / "out", codebook)
+    assert summary.ok
+    assert any("overlapp.vtt" in w and "overlap in time" in w for w in summary.warnings)
+    assert any("srt_tider_uten_timer.srt, line 14: text without a timing line" in w for w in summary.warnings)

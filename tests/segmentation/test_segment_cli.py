@@ -62,3 +62,12 @@ def test_usage_errors():
     assert runner.invoke(app, ["segment", str(FIXTURES / "intervju.srt"), "--format", "pdf"]).exit_code == 2
     assert runner.invoke(app, ["segment", str(FIXTURES / "intervju.srt"), "--max-tokens", "0"]).exit_code == 2
     assert runner.invoke(app, ["segment"]).exit_code == 2
+
+
+def test_overlapping_cues_are_marked_in_each_record():
+    path = FIXTURES / "gallery" / "overlapp.vtt"
+    result = CliRunner().invoke(app, ["segment", str(path), "--all-speakers"])
+    assert result.exit_code == 0
+    assert [(r["text"], r["overlap"]) for r in _records(result.stdout)] == [
+        ("Hvordan var det da dere", True), ("Det var tungt.", True), ("fikk nye mål?", False)]
+    assert "overlap in time" in result.stderr
