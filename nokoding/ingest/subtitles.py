@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,7 +270,7 @@ def _untimed_block(
     source: Path | None,
     cues: list[RawCue],
     problems: list[Problem],
-    previous_times,  # type: ignore[no-untyped-def]
+    previous_times: Callable[[], tuple[float, float]],
 ) -> None:
     """A block without a timing line in its first two lines: refuse or keep with a problem."""
     for k, line in enumerate(block[:2]):
