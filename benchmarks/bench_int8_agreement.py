@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model,
         "int8": {"alpha": SMOOTHING_ALPHA, "calibration_texts": len(calibration_texts(model)),
                  "int8_layers": sum(isinstance(m, Int8Linear) for m in quantised.modules()),
-                 "outlier_token_layers": sum(isinstance(m, Int8Linear) and m.outlier_token_ratio is not None
-                                             for m in quantised.modules())},
+                 "activation_scales": "one per token"},
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
         "thesis_quotes": thesis,
@@ -155,9 +154,8 @@ def _markdown(r: dict[str, Any]) -> str:
         ("int8 = the encoder's linear layers smoothed (SmoothQuant, α = "
          f"{r['int8']['alpha']}, calibrated on the model's {r['int8']['calibration_texts']} training "
          "segments) and dynamically quantised: 7-bit weights with one scale per output row, 8-bit "
-         "activations with one scale per batch — in the "
-         f"{r['int8'].get('outlier_token_layers', 0)} layers with outlier tokens, one for those tokens and "
-         "one for the rest (`nokoding.inference.int8`)."),
+         "activations with one scale per token, so a segment's result does not depend on its batch "
+         "(`nokoding.inference.int8`)."),
         "",
         (f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
          f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads."),

@@ -5,7 +5,7 @@ Recipe (applied to a private fp32 copy of the model, never to the source):
 1. **Smoothing** (SmoothQuant, Xiao et al. 2023, "SmoothQuant: Accurate and Efficient
    Post-Training Quantization for Large Language Models", ICML, eq. 4): a few input
    channels of an encoder's linear layers carry much larger activations than the rest, and
-   one activation scale per batch then leaves the other channels with few int8 levels. For
+   one activation scale per token then leaves the other channels with few int8 levels. For
    every quantised layer the activations' largest absolute value per input channel
    ``a_j`` is measured on *calibration texts* (:func:`calibration_texts`), and with the
    weights' largest absolute value per input channel ``w_j`` the layer is rewritten as
@@ -13,30 +13,28 @@ Recipe (applied to a private fp32 copy of the model, never to the source):
    exact arithmetic, but with activation outliers moved into the weights, which have one
    scale per output row. α = :data:`SMOOTHING_ALPHA`. The division by ``s`` is one
    element-wise multiply per layer (:class:`ScaledInput`).
-2. **Dynamic int8 quantisation** (``torch.ao.quantization.quantize_dynamic``; fbgemm/x86
-   kernels): weights int8 with one scale per output row, activations quantised on the fly
-   with one scale per batch. The weights use the 7-bit range −64…63 so that the activations
-   can use the full unsigned 8-bit range 0…255 (:class:`Int8Linear`): AVX2's int8
-   multiply-add sums pairs of ``u8 × s8`` products into 16 bits, and ``2 × 255 × 64 =
-   32,640`` still fits, while PyTorch's default keeps 8-bit weights and gives up one bit of
-   the activations (``reduce_range=True``). With the shipped model, the activation bit was
-   worth more than the weight bit.
-3. **Outlier tokens** (a per-token form of the same problem, which per-channel smoothing
-   cannot fix): in the FFN output layers a few tokens — with the shipped model the
-   sequence's first and last special tokens — carry inputs 5–9 times larger than the
-   median token's, and one scale per batch then leaves the other tokens about three bits
-   fewer. Layers where a second calibration pass (after smoothing) finds a token above
-   :data:`SPLIT_LAYER_RATIO` × the median quantise, at inference, the rows above
-   :data:`OUTLIER_TOKEN_RATIO` × the batch's median row separately from the rest (two
-   int8 calls, each with its own activation scale).
+2. **Dynamic int8 quantisation with one activation scale per token**: weights int8 with
+   one scale per output row (7-bit range −64…63, see below), activations quantised on the
+   fly with one scale per *row* (token) — so a token's result never depends on which other
+   tokens or segments share its batch, and a few tokens with much larger inputs than the
+   rest (with the shipped model, the sequence's special tokens in the FFN output layers,
+   5–9× the median token) cost the other tokens no precision. The fbgemm/x86 kernel behind
+   ``torch.ops.quantized.linear_dynamic`` chooses one scale per call from the input's
+   minimum and maximum; :class:`Int8Linear` divides each row by its own largest absolute
+   value and appends one fixed row holding +1 and −1, so that minimum and maximum are
+   always −1 and +1 and the kernel's scale is the same for every call; the output rows are
+   multiplied back by their row's value, then the bias is added. The integer products are
+   exact and every other step is element-wise, so a row's int8 output does not depend on
+   its batch (tested to 1e-5 in probability). The weights use the 7-bit range so that the
+   activations can use the full unsigned 8-bit range 0…255: AVX2's int8 multiply-add sums
+   pairs of ``u8 × s8`` products into 16 bits, and ``2 × 255 × 64 = 32,640`` still fits.
 
 Which layers: every ``nn.Linear`` of the encoder (:func:`int8_layer_names`) — its attention
 and FFN projections, not the classification heads. The int8 copy shares the source model's
 embedding tables (they are not quantised), so it adds only the int8 weights to memory.
 
 Measured with the shipped model (``python benchmarks/bench_int8_agreement.py``; README,
-"Speed"): see ``benchmarks/results/int8_agreement_cpu.md``. An int8 result depends slightly
-on which other segments share its batch (the per-batch activation scale).
+"Speed"): see ``benchmarks/results/int8_agreement_cpu.md``.
 
 torch ≥ 2.9 marks ``torch.ao.quantization`` deprecated in favour of ``torchao``; it still
 works in torch 2.13 (the deprecation warnings are silenced here) and is the only int8 CPU
@@ -54,9 +52,7 @@ from torch.ao.nn.quantized.dynamic import Linear as _DynamicLinear
 
 __all__ = [
     "MAX_CALIBRATION_TEXTS",
-    "OUTLIER_TOKEN_RATIO",
     "SMOOTHING_ALPHA",
-    "SPLIT_LAYER_RATIO",
     "WEIGHT_RANGE",
     "Int8Linear",
     "ScaledInput",
@@ -65,7 +61,6 @@ __all__ = [
     "int8_layer_names",
     "quantize_int8",
     "smooth",
-    "token_peak_ratio",
 ]
 
 #: SmoothQuant's migration strength α (0: all difficulty stays in the activations, 1: all
@@ -76,15 +71,6 @@ SMOOTHING_ALPHA = 0.7
 MAX_CALIBRATION_TEXTS = 128
 #: Signed 7-bit weight range, so activations can keep all 8 bits (see the module docstring).
 WEIGHT_RANGE = (-64, 63)
-#: A quantised layer splits its batch's rows (tokens) when, on the calibration texts after
-#: smoothing, some token's largest input was this many times the median token's (step 3 of
-#: the module docstring). With the shipped model that picks the FFN output layers of
-#: layers 0–8 (ratios 4.5–9.4; every other layer ≤ 3.0).
-SPLIT_LAYER_RATIO = 4.0
-#: In such a layer, tokens whose largest input exceeds this many times the batch's median
-#: token get their own activation scale.
-OUTLIER_TOKEN_RATIO = 3.0
-
 
 def int8_layer_names(model: torch.nn.Module) -> list[str]:
     """Names of the ``nn.Linear`` layers that the ``"int8"`` runtime quantises.
@@ -165,29 +151,6 @@ def activation_absmax(model: torch.nn.Module, texts: Sequence[str], names: Seque
     return found
 
 
-def token_peak_ratio(model: torch.nn.Module, texts: Sequence[str], names: Sequence[str]) -> dict[str, float]:
-    """For each named layer, the largest ratio, over the batches of ``texts``, of the largest
-    per-token input peak to the median per-token peak (a token's peak: the largest absolute
-    value of its input row; padding rows included). Run like :func:`activation_absmax`.
-
-    Returns:
-        ``{name: ratio}`` (≥ 1).
-
-    Raises:
-        ValueError: when ``texts`` is empty.
-    """
-    if not texts:
-        raise ValueError("token_peak_ratio needs at least one calibration text")
-    found: dict[str, float] = {}
-
-    def observe(name: str, rows: torch.Tensor) -> None:
-        peak = rows.abs().amax(1)
-        found[name] = max(found.get(name, 1.0), float(peak.max() / peak.median().clamp(min=1e-12)))
-
-    _observe_inputs(model, texts, names, observe)
-    return found
-
-
 class ScaledInput(torch.nn.Module):
     """``linear(x · inv_scale)``: a linear layer whose input channels are rescaled first.
 
@@ -239,38 +202,44 @@ def smooth(model: torch.nn.Module, absmax: dict[str, torch.Tensor], alpha: float
 
 
 class Int8Linear(_DynamicLinear):
-    """A dynamically quantised linear layer with full 8-bit activations.
+    """A dynamically quantised linear layer with one activation scale per token (row).
 
-    Same as ``torch.ao.nn.quantized.dynamic.Linear`` (int8 weights, activations quantised
-    per call with one scale per tensor, fp32 output ``[..., out_features]``) except that it
-    asks the kernel for the unsigned 0…255 activation range (``reduce_range=False``). Only
-    safe with weights in :data:`WEIGHT_RANGE` (module docstring); :func:`quantize_int8`
-    builds them so.
+    int8 weights with one scale per output row (packed without the bias), fp32 bias;
+    activations quantised per call with one scale per row of ``x`` through the trick in the
+    module docstring (step 2), with the kernel's unsigned 0…255 range
+    (``reduce_range=False``) — only safe with weights in :data:`WEIGHT_RANGE`, which
+    :func:`quantize_int8` builds. Input and output ``[..., in_features]`` →
+    ``[..., out_features]``, same dtype.
     """
 
-    #: Set by :func:`quantize_int8` on layers with outlier tokens (module docstring, step 3):
-    #: rows whose peak exceeds this many times the median row's get their own scale.
-    outlier_token_ratio: float | None = None
+    row_bias: torch.Tensor | None = None
 
-    def _linear(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
+    def separate_bias(self) -> None:
+        """Move the bias out of the packed weights into :attr:`row_bias` (done once, by
+        :func:`quantize_int8`): it must be added after the rows are scaled back."""
+        weight, bias = self._packed_params._weight_bias()
+        if bias is not None:
+            self._packed_params.set_weight_bias(weight, None)
+            self.row_bias = bias.detach().float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``[..., in_features]`` → ``[..., out_features]`` (same dtype)."""
-        if self.outlier_token_ratio is not None:
-            rows = x.reshape(-1, x.shape[-1])
-            peak = rows.abs().amax(1)
-            outlier = peak > self.outlier_token_ratio * peak.median()
-            n_out = int(outlier.sum())
-            if 0 < n_out < rows.shape[0]:
-                y = rows.new_empty((rows.shape[0], self.out_features))
-                for idx in (outlier.nonzero().squeeze(1), (~outlier).nonzero().squeeze(1)):
-                    y.index_copy_(0, idx, self._linear(rows.index_select(0, idx)).to(x.dtype))
-                return y.reshape(*x.shape[:-1], self.out_features)
-        return self._linear(x).to(x.dtype)
+        rows = x.reshape(-1, x.shape[-1]).float()
+        n = rows.shape[0]
+        peak = torch.linalg.vector_norm(rows, float("inf"), dim=1, keepdim=True).clamp_(min=_TINY)
+        scaled = torch.empty((n + 1, rows.shape[1]), dtype=torch.float32, device=rows.device)
+        torch.div(rows, peak, out=scaled[:n])
+        scaled[n].zero_()
+        scaled[n, 0], scaled[n, -1] = 1.0, -1.0  # fixes the kernel's range at −1…+1
+        y = torch.ops.quantized.linear_dynamic(scaled, self._packed_params._packed_params, reduce_range=False)[:n]
+        y = y.mul_(peak) if self.row_bias is None else torch.addcmul(self.row_bias, y, peak)
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def _get_name(self) -> str:
         return "Int8Linear"
+
+
+_TINY = torch.finfo(torch.float32).tiny
 
 
 def _select_engine() -> None:
@@ -288,8 +257,7 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
 
     Args:
         model: fp32 model on the CPU, LoRA adapters already merged (modified in place).
-        texts: calibration texts for the smoothing and the outlier-token layers; empty: no
-            smoothing, no token splitting (quantisation only).
+        texts: calibration texts for the smoothing; empty: no smoothing (quantisation only).
         alpha: SmoothQuant migration strength.
 
     Returns:
@@ -297,10 +265,8 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
         (``torch.backends.quantized.engine``; x86 or fbgemm on x86 CPUs).
     """
     names = int8_layer_names(model)
-    ratios: dict[str, float] = {}
     if texts and names:
         names = smooth(model, activation_absmax(model, texts, names), alpha)
-        ratios = token_peak_ratio(model, texts, names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
@@ -321,8 +287,7 @@ def quantize_int8(model: torch.nn.Module, texts: Sequence[str] = (), *, alpha: f
         quantize_dynamic(
             model, {n: qconfig for n in names}, mapping={torch.nn.Linear: Int8Linear}, dtype=torch.qint8, inplace=True
         )
-    for name, ratio in ratios.items():
-        layer = model.get_submodule(name)
-        if isinstance(layer, Int8Linear) and ratio >= SPLIT_LAYER_RATIO:
-            layer.outlier_token_ratio = OUTLIER_TOKEN_RATIO
+    for layer in model.modules():
+        if isinstance(layer, Int8Linear):
+            layer.separate_bias()
     return model

@@ -8,9 +8,8 @@ Runtimes:
 * ``"int8"`` — CPU only (``device="auto"`` then means the CPU): the encoder's linear layers
   smoothed (SmoothQuant, calibrated on the model's own training segments — at most 128 — or,
   without them, its codebook's code descriptions) and dynamically quantised to int8 — see
-  :mod:`nokoding.inference.int8`. Activations get one quantisation scale per batch (two in
-  layers with outlier tokens), so, unlike fp32, an int8 result depends slightly on which
-  other segments share its batch.
+  :mod:`nokoding.inference.int8`. Activations get one quantisation scale per token, so an
+  int8 result does not depend on which other segments share its batch.
 * ``"onnx"`` — CPU only: the model exported to ONNX and run in float32 by ONNX Runtime with
   fused attention/GELU/LayerNorm kernels (needs the ``[onnx]`` extra) — see
   :mod:`nokoding.inference.onnx_runtime`. Same outputs as fp32 up to float rounding.
