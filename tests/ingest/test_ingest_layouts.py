@@ -123,3 +123,9 @@ def test_from_text_auto_detects_webvtt_and_subrip():
             assert [doc.turn_text(t) for t in doc.turns] == ["Hva?", "Ja."]
             assert "WEBVTT" not in " ".join(doc.turn_text(t) for t in doc.turns)
     assert from_text("I: Hva?\nInformant: Ja.\n").format == "text"
+
+
+@pytest.mark.parametrize(("first", "second"), [("P1", "P2"), ("Dr. Hansen", "Per H."), ("Speaker 1", "Speaker 2")])
+def test_recurring_names_with_numbers_or_initials(first, second):
+    doc = from_text(f"{first}: Hva?\n{second}: Ja.\n{first}: Og?\n{second}: Nei.\n")
+    assert [(t.speaker, t.role) for t in doc.turns] == [(first, "interviewer"), (second, "informant")] * 2
