@@ -136,7 +136,7 @@ def unrecognised_label_notes(text: str, turns: tuple[SpeakerTurn, ...], where: s
         m = _SHORT_LINE.match(line)
         if m and alone and len(stripped.split()) <= 4 and not stripped.endswith(_SENTENCE_END):
             first = stripped.split()[0].strip("*_").rstrip(".:").lower()
-            if first not in NOT_NAMES and not stripped[0].isdigit():
+            if first not in NOT_NAMES and not stripped[0].isdigit() and stripped[0] not in "([{<#-–—":
                 short[stripped.strip("*_").rstrip(":").strip()].append(number)
         m = _WORD_AND_TIME.match(line)
         if m:
