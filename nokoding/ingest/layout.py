@@ -13,8 +13,9 @@ text (what became turn words) for signs of speaker labels that the rules of
   of every other paragraph: the interviewer's questions are coded as informant speech).
 
 Each finding becomes a note in ``Document.warnings`` naming the lines and what to pass
-(``interviewer=`` / ``--interviewer LABEL``, which also makes that label a speaker label,
-and ``informant_labels=`` / ``--informant LABEL``). :func:`explain` builds the report that
+(``interviewer=`` / ``--interviewer LABEL`` of ``nokoding tag`` and ``nokoding segment``,
+which also makes that label a speaker label, and ``informant_labels=`` / ``--informant
+LABEL`` of ``nokoding segment``). :func:`explain` builds the report that
 ``nokoding segment --explain FILE`` prints: the labels recognised, the turns of each
 speaker, unlabelled text and these notes.
 """
@@ -125,8 +126,8 @@ def unrecognised_label_notes(text: str, turns: tuple[SpeakerTurn, ...], where: s
         where: the file name for the notes (or ``"<text>"``).
     """
     lines = _line_numbers(text, turns)
-    advice = ("if it is a speaker label, pass it with --interviewer LABEL (the interviewer's) or "
-              "--informant LABEL (interviewer=/informant_labels= in Python)")
+    advice = ("if it is a speaker label, pass it with --interviewer LABEL when it is the interviewer's, "
+              "or for an informant with --informant LABEL (nokoding segment; informant_labels= in Python)")
     notes: list[str] = []
     short: dict[str, list[int]] = defaultdict(list)
     timed: dict[str, list[int]] = defaultdict(list)
