@@ -175,7 +175,8 @@ def parse_cue_blocks(
     if fmt == "vtt":
         if not lines or not re.match(r"WEBVTT(?:[ \t].*)?$", lines[0]):
             raise TranscriptError(source, "not a WebVTT file: the first line must start with 'WEBVTT'", line=1)
-        while i < n and not _is_blank(lines[i]):  # the header block
+        i = 1
+        while i < n and not _is_blank(lines[i]) and "-->" not in lines[i]:  # the header block
             i += 1
     cues: list[RawCue] = []
     problems: list[Problem] = []

@@ -115,3 +115,8 @@ def test_windows_1252_with_an_undefined_byte_keeps_every_defined_character():
     assert used == "cp1252"
     assert text == "Informant: 10 € – “sitat” … šž æøå \ufffd slutt\n"
     assert "€" in note and "–" in note and "š" in note and "0x81 on line 1" in note and "U+FFFD" in note
+
+
+def test_a_cue_right_after_the_header_line_is_read():
+    doc = from_text("WEBVTT\n00:00:01.000 --> 00:00:02.000\nHei.\n", format="vtt")
+    assert [doc.turn_text(t) for t in doc.turns] == ["Hei."]
