@@ -10,6 +10,7 @@ Recognised line openings (spaces and tabs around the parts are allowed)::
     Intervjuer (KH): ...              **Intervjuer:** ...          **Informant**: ...
     INTERVJUER 00:01:02 ...           Kari Nordmann  0:03          (label and time, no colon)
     [0:00:05.2 - 0:00:11.0] I: ...    P1: ...
+    [Kari Nordmann] 10:01:02          (Zoom's saved transcript; alone on its line)
 
 A label may also stand alone on its line, without a colon (:meth:`LabelMatcher.alone`;
 :mod:`nokoding.ingest.text` decides when such a line counts).
@@ -170,7 +171,7 @@ class LabelMatcher:
         self._alone = re.compile(
             rf"""
             [ \t]*(?:(?P<t1>{_STAMP})[ \t]*(?:[-–—][ \t]*)?)?
-            {_BOLD}?{label}{_BOLD}?
+            (?P<open>\[)?{_BOLD}?{label}{_BOLD}?(?(open)\])
             (?:[ \t]+(?:[-–—][ \t]*)?(?P<t2>{_BRACKETED}|{_HMS}|{_TIME})|[ \t]*(?P<t3>{_BRACKETED}))?
             [ \t]*$
             """,
