@@ -106,10 +106,10 @@ def calibration_texts(model: Any) -> list[str]:
 def _observe_inputs(
     model: torch.nn.Module, texts: Sequence[str], names: Sequence[str], observe: Callable[[str, torch.Tensor], None]
 ) -> None:
-    """Run ``texts`` through :func:`nokoding.inference.predict` in fp32 on the CPU, calling
+    """Run ``texts`` through the engine's batches in fp32 on the CPU (``model`` itself), calling
     ``observe(name, rows)`` with each named layer's input as ``[tokens, in_features]`` rows
     (every position of every batch, padding included)."""
-    from nokoding.inference.engine import predict
+    from nokoding.inference.engine import Engine
 
     def hook_for(name: str):
         def hook(_module: torch.nn.Module, args: tuple[Any, ...]) -> None:
@@ -119,10 +119,14 @@ def _observe_inputs(
         return hook
 
     hooks = [model.get_submodule(n).register_forward_pre_hook(hook_for(n)) for n in names]
-    try:
-        for _ in predict(model, list(texts), device="cpu", runtime="fp32"):
-            pass
+    engine = Engine(model, device="cpu", runtime="fp32")
+    was_training = model.training
+    model.eval()
+    try:  # the model itself, not the engine's prepared copy: the hooks are on its layers
+        for start in range(0, len(texts), engine.chunk_size):
+            engine._run_chunk(model, engine._prepare_chunk(list(texts[start : start + engine.chunk_size])))
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
 

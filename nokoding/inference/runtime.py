@@ -254,22 +254,23 @@ def _fold_lora(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _copy_memo(model: torch.nn.Module, runtime: str) -> dict[int, Any]:
+def _copy_memo(model: torch.nn.Module, share_embeddings: bool) -> dict[int, Any]:
     """A ``copy.deepcopy`` memo: what a prepared copy shares with its source instead of copying.
 
     * The model's plain attributes — everything that is not a submodule, parameter or
       buffer: the tokenizer (the engine builds its own backend copy; a Python-side copy of
       a 250k-piece tokenizer costs about 290 MB), codebook, configuration and evidence store.
       Prepared copies only read them.
-    * For ``"int8"`` and ``"onnx"``, the embedding tables, which int8 leaves in fp32 and the
-      ONNX export only reads (96 M of me5-small's 118 M parameters) — only when the source
-      already is fp32 on the CPU, since converting a shared tensor would convert the source too.
+    * With ``share_embeddings`` (copies that stay fp32 on the CPU: ``"int8"``, ``"onnx"``, and
+      ``"fp32"`` with oneDNN kernels), the embedding tables, which those runtimes only read
+      (96 M of me5-small's 118 M parameters) — only when the source already is fp32 on the
+      CPU, since converting a shared tensor would convert the source too.
     """
     memo: dict[int, Any] = {}
     for name, value in vars(model).items():
         if not name.startswith("_") and not isinstance(value, (torch.nn.Module, torch.Tensor)):
             memo[id(value)] = value
-    if runtime in CPU_RUNTIMES and _params_match(model, torch.device("cpu"), torch.float32):
+    if share_embeddings and _params_match(model, torch.device("cpu"), torch.float32):
         for m in model.modules():
             if isinstance(m, torch.nn.Embedding):
                 memo.update({id(p): p for p in m.parameters(recurse=False)})
@@ -305,8 +306,9 @@ def prepare_model(
     """Return a module ready to run on ``device`` in ``runtime`` (cached, eval mode).
 
     The source ``model`` is used as is when it already has the right device and dtype
-    (fp32/bf16); otherwise a converted copy is made and cached. ``"int8"`` always builds
-    a quantised copy. The cache entry is dropped when the source's parameters change.
+    (bf16, fp32 on a GPU); otherwise a converted copy is made and cached. ``"int8"`` always
+    builds a quantised copy, ``"fp32"`` on the CPU a copy with oneDNN linear layers
+    (:mod:`nokoding.inference.onednn`; not with ``compile`` or ``NOKODING_FP32_KERNELS=aten``). The cache entry is dropped when the source's parameters change.
 
     Args:
         model: the source model (never modified, except that the caller switches it to
@@ -325,7 +327,10 @@ def prepare_model(
     if compile and runtime == "onnx":
         raise ValueError("compile=True does not apply to runtime onnx (ONNX Runtime runs its own fused graph)")
     dtype = torch.bfloat16 if runtime == "bf16" else torch.float32
-    converted = runtime in CPU_RUNTIMES  # always a new object, never the source itself
+    from nokoding.inference.onednn import onednn_available, to_onednn
+
+    onednn = runtime == "fp32" and device.type == "cpu" and not compile and onednn_available()
+    converted = runtime in CPU_RUNTIMES or onednn  # always a new object, never the source itself
     if not converted and not compile and _params_match(model, device, dtype):
         return model
     key = (str(device), runtime, compile)
@@ -339,11 +344,13 @@ def prepare_model(
     elif runtime == "onnx":
         from nokoding.inference.onnx_runtime import onnx_module
 
-        prepared = onnx_module(model, torch.get_num_threads(), memo=_copy_memo(model, runtime))
+        prepared = onnx_module(model, torch.get_num_threads(), memo=_copy_memo(model, True))
     else:
-        prepared = _fold_lora(copy.deepcopy(model, _copy_memo(model, runtime)))
+        prepared = _fold_lora(copy.deepcopy(model, _copy_memo(model, converted)))
         if runtime == "int8":
             prepared = quantize_int8(prepared.to(device="cpu", dtype=torch.float32).eval(), calibration_texts(model))
+        elif onednn:
+            prepared = to_onednn(prepared.to(device="cpu", dtype=torch.float32))
         else:
             prepared = prepared.to(device=device, dtype=dtype)
     if prepared is not model:  # the caller switches the source itself to eval and back

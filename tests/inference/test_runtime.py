@@ -54,3 +54,27 @@ def test_bf16_copy_leaves_source_in_fp32(wordpiece_model) -> None:
     assert p.code_logits.dtype == np.float32
     ref = reference_predict(wordpiece_model, "Vi blir målt på antall vedtak.")
     np.testing.assert_allclose(p.code_logits, ref.code_logits, atol=0.25)  # bf16 rounding only
+
+
+def test_fp32_on_cpu_runs_a_onednn_copy_with_the_same_results(wordpiece_model, monkeypatch) -> None:
+    import numpy as np
+
+    from nokoding.inference import predict, reference_predict
+    from nokoding.inference.onednn import OneDnnLinear, onednn_available
+
+    if not onednn_available():
+        pytest.skip("torch built without oneDNN")
+    dev = torch.device("cpu")
+    fast = runtime.prepare_model(wordpiece_model, dev, "fp32")
+    assert fast is not wordpiece_model and runtime.prepare_model(wordpiece_model, dev, "fp32") is fast
+    layers = [m for m in fast.modules() if isinstance(m, OneDnnLinear)]
+    assert len(layers) == 2 * 6 and sum(m.attr == "gelu" for m in layers) == 2  # GELU fused per layer
+    assert all(type(m) is not torch.nn.Linear for m in fast.encoder.modules())
+    assert all(type(m) is torch.nn.Linear for m in (wordpiece_model.code_head, fast.code_head))
+    assert fast.encoder.embeddings.word_embeddings.weight is wordpiece_model.encoder.embeddings.word_embeddings.weight
+    text = "Vi blir målt på antall vedtak, og lederen stoler på oss."
+    [p] = predict(wordpiece_model, [text], device="cpu", runtime="fp32")
+    ref = reference_predict(wordpiece_model, text)  # the source model, torch's own kernels
+    np.testing.assert_allclose(p.embedding, ref.embedding, atol=1e-5)
+    monkeypatch.setenv("NOKODING_FP32_KERNELS", "aten")
+    assert runtime.prepare_model(wordpiece_model, dev, "fp32") is wordpiece_model
