@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         try:
             reference = corpora.load_codebook(like) if like else None
             if source.suffix.lower() == ".csv":
-                book = codebook_from_csv(source)
+                book = codebook_from_csv(source, like=reference)
                 if name:
                     book = replace(book, name=name)
             else:

@@ -59,6 +59,7 @@ __all__ = [
     "codebook_from_tree",
     "load_codebook_file",
     "split_code_path",
+    "with_reference_ids",
 ]
 
 #: The one category that collects the codes of a flat code list (shared with the REFI-QDA importer).
@@ -327,7 +328,7 @@ _CSV_PATH_COLUMNS = ("tag", "name", "path", "code")
 _CSV_DESCRIPTION_COLUMNS = ("description", "beskrivelse")
 
 
-def codebook_from_csv(path: str | os.PathLike[str]) -> Codebook:
+def codebook_from_csv(path: str | os.PathLike[str], *, like: Codebook | None = None) -> Codebook:
     """A codebook from a CSV table with one code per row (Taguette's codebook format).
 
     The header must have exactly one column named ``tag``, ``name``, ``path`` or ``code``
@@ -335,7 +336,9 @@ def codebook_from_csv(path: str | os.PathLike[str]) -> Codebook:
     plain name, see :func:`split_code_path`), and may have a ``description`` column; other
     columns (Taguette's counts) are ignored, and so are empty rows. The module's two-level
     rules apply; a row naming only a category gives that category's description. Encoding
-    as :func:`nokoding.coded.csv_jsonl.decode_text`; delimiter ``,``, ``;`` or tab.
+    as :func:`nokoding.coded.csv_jsonl.decode_text`; delimiter ``,``, ``;`` or tab. With
+    ``like`` given, codes and categories whose names match ``like``'s keep its ids (see
+    :func:`with_reference_ids`), as ``read_qdc(..., like=...)`` does for a ``.qdc``.
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -383,7 +386,42 @@ def codebook_from_csv(path: str | os.PathLike[str]) -> Codebook:
             entries.append(_Entry(parts, nfc(desc)))
     except csv.Error as err:
         raise CodebookError(f"{path}:{reader.line_num}: unreadable CSV ({err})") from None
-    return _build(entries, name=slugify(path.stem), origin=str(path), source=f"imported from {path.name}")[0]
+    book = _build(entries, name=slugify(path.stem), origin=str(path), source=f"imported from {path.name}")[0]
+    return with_reference_ids(book, like, origin=str(path)) if like is not None else book
+
+
+def with_reference_ids(book: Codebook, like: Codebook, *, origin: str = "<codebook>") -> Codebook:
+    """``book`` with the ids (and sections, sentiment labels, name) of ``like`` where names match.
+
+    A category named as one of ``like``'s keeps that category's id; a code whose (category,
+    subcategory) names match a code of ``like`` keeps that code's id; everything else keeps
+    its own id, made unique against the reference ids. Descriptions missing in ``book`` are
+    taken from ``like``. Code and category order stay ``book``'s.
+    """
+    ref_cats = {c.name: c for c in like.categories}
+    ref_codes = {c.pair: c for c in like.codes}
+    cat_taken = {ref_cats[c.name].id for c in book.categories if c.name in ref_cats}
+    code_taken = {ref_codes[c.pair].id for c in book.codes if c.pair in ref_codes}
+    cat_ids: dict[str, str] = {}
+    categories = []
+    for cat in book.categories:
+        ref = ref_cats.get(cat.name)
+        cat_ids[cat.id] = ref.id if ref else unique_id(cat.id, cat_taken)
+        categories.append(Category(cat_ids[cat.id], cat.name, cat.description or (ref.description if ref else ""),
+                                   ref.section if ref else cat.section))
+    codes = []
+    for code in book.codes:
+        ref_code = ref_codes.get(code.pair)
+        cat_id = cat_ids[code.category_id]
+        code_id = ref_code.id if ref_code else unique_id(f"{cat_id}.{code.id.split('.', 1)[-1]}", code_taken)
+        codes.append(Code(code_id, code.category, code.subcategory, cat_id,
+                          code.description or (ref_code.description if ref_code else ""),
+                          ref_code.section if ref_code else code.section))
+    try:
+        return Codebook(name=like.name, categories=tuple(categories), codes=tuple(codes),
+                        sentiment_labels=like.sentiment_labels, title=like.title, source=book.source)
+    except CodebookError as err:
+        raise CodebookError(f"{origin}: {err}") from None
 
 
 class CodeResolver:

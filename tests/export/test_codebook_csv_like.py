@@ -17,8 +17,7 @@ from nokoding.codebook import Codebook
 
 @pytest.mark.parametrize("fmt,suffix", [
     ("qdc", ".qdc"),
-    pytest.param("taguette", ".csv", marks=pytest.mark.xfail(
-        strict=True, reason="codebook import ignores --like for a .csv (codebook_from_csv takes no reference)")),
+    ("taguette", ".csv"),
 ])
 def test_import_with_like_keeps_the_reference_ids(tmp_path, fmt, suffix):
     thesis = corpora.load_codebook("thesis_mrs")
