@@ -1,8 +1,8 @@
-"""Inference benchmark: pipeline-style baseline vs. nokoding's batch engine (fp32, int8, onnx, bf16).
+"""Inference benchmark: nokoding's batch engine (fp32, int8, onnx, bf16) against its peers (pipeline, sorted, ort).
 
 Same as ``nokoding bench``; run from the repository root, e.g.
 
-    python benchmarks/bench_inference.py --quick            # 2–5 min smoke run on 2 CPU cores
+    python benchmarks/bench_inference.py --quick            # < 2 min smoke run on 2 CPU cores
     python benchmarks/bench_inference.py                    # default CPU run (< 10 min on 2 cores)
     python benchmarks/bench_inference.py --device cuda      # GPU: baseline fp32, engine fp32 and bf16, MFU
 

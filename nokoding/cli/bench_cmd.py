@@ -1,4 +1,4 @@
-"""`nokoding bench`: inference throughput of the batch engine against a pipeline-style loop."""
+"""`nokoding bench`: inference throughput of the batch engine against the loops a user would write."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ import typer
 def bench(
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu or cuda."),
     n_segments: int | None = typer.Option(None, help="Segments per mode at most (default 2000 CPU / 100000 GPU)."),
-    quick: bool = typer.Option(False, "--quick", help="Small smoke run (2–5 minutes on 2 CPU cores)."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke run: me5-small shape, no pipeline baseline (under 2 minutes on 2 CPU cores)."),
     arch: list[str] | None = typer.Option(None, help="nb-bert-base and/or me5-small (repeatable; default both)."),
-    mode: list[str] | None = typer.Option(None, help="baseline, fp32, int8 (CPU), onnx (CPU, [onnx] extra), bf16 (repeatable)."),
+    mode: list[str] | None = typer.Option(None, help="Peers baseline, sorted, ort (CPU, [onnx] extra); engine fp32, int8 (CPU), onnx (CPU, [onnx] extra), bf16 (repeatable)."),
     time_budget: float | None = typer.Option(None, help="Seconds of timed work per architecture (default 200 CPU / 120 GPU)."),
     slice_size: int | None = typer.Option(None, help="Segments per interleaved round (default 128 CPU / 10000 GPU)."),
     compile: bool = typer.Option(False, "--compile", help="Also time the engine under torch.compile."),
     seed: int = typer.Option(0, help="Seed of the generated texts."),
     out_dir: Path = typer.Option(Path("benchmarks/results"), help="Folder for inference_<device>.json/.md."),
 ) -> None:
-    """Measure segments/s and real tokens/s: pipeline-style baseline vs. nokoding's engine.
+    """Measure segments/s and real tokens/s: nokoding's engine against its peers.
 
-    Random NB-BERT-base- and multilingual-e5-small-shaped encoders on generated Norwegian
-    interview segments; see nokoding.inference.bench for the method.
+    Peers: a pipeline-style loop, sentence-transformers-style length-sorted batches and a
+    plain ONNX Runtime session; every mode's ratio is given against the strongest peer of
+    the run. Random NB-BERT-base- and multilingual-e5-small-shaped encoders on generated
+    Norwegian interview segments; records the CPU's capabilities and load; see
+    nokoding.inference.bench for the method.
     """
     from nokoding.inference.bench import run_benchmark
 

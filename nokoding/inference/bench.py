@@ -1,14 +1,22 @@
-"""Inference benchmark: the batch engine against the loop a user would write, side by side.
+"""Inference benchmark: the batch engine against the loops a user would write, side by side.
 
-Measures segments/s and real (unpadded) tokens/s for
+Measures segments/s and real (unpadded) tokens/s for three *peers* (:data:`PEERS`)
 
 * ``baseline`` — what ``transformers.pipeline("text-classification")`` does: texts in input
   order, fixed batches of 32, each padded to its longest text, truncated at 512 tokens,
   a plain ``nn.Module`` forward under ``torch.no_grad()`` (the pipeline's own context),
   fp32, outputs copied to the host per batch;
-* ``fp32`` / ``int8`` / ``onnx`` / ``bf16`` — :func:`nokoding.inference.predict` in that
-  runtime (``int8`` and ``onnx`` on CPU only, ``onnx`` when the ``[onnx]`` extra is
-  installed; ``bf16`` by default on GPU only);
+* ``sorted`` — what ``sentence-transformers``' ``encode`` does: the same, but the texts
+  sorted by length first (:func:`nokoding.inference.peers.run_sorted`) — much less padding;
+* ``ort`` — the ``sorted`` loop with the model exported as it is to ONNX and run by a plain
+  ONNX Runtime session, fp32 (CPU, with the ``[onnx]`` extra;
+  :class:`nokoding.inference.peers.OrtPeer`);
+
+and the engine, :func:`nokoding.inference.predict`, in each runtime: ``fp32`` / ``int8`` /
+``onnx`` / ``bf16`` (``int8`` and ``onnx`` on CPU only, ``onnx`` when the ``[onnx]`` extra
+is installed; ``bf16`` on a GPU, and on a CPU with bf16 matrix instructions —
+:mod:`nokoding.inference.cpu`). Every mode's speed is reported as a ratio to the
+*strongest* peer of the same run (the highest segments/s), and to the pipeline baseline.
 
 for two encoder shapes, randomly initialised (throughput does not depend on the weights):
 
@@ -34,8 +42,10 @@ The engine sorts and batches only within the slice it is given (in real use it s
 chunks of 2,048 texts on CPU), so very small slices understate it: on CPU a slice is 128
 segments (4 baseline batches); 32-segment slices cost the engine about a third more time
 on the same texts (measured on 96 me5-small-shape segments: 8.2 s against 6.1 s).
-Each mode is warmed up first (the int8 quantisation, the ONNX export and first CUDA calls are
-not timed; the report gives the warm-up seconds).
+Each mode is warmed up first (the int8 quantisation, the ONNX exports and first CUDA calls are
+not timed; the report gives the warm-up seconds). The 1-minute load average is recorded at
+the start and the end; when other processes were using the CPUs the report says so, and its
+``seg/CPU-s`` columns (ratios of CPU time instead of wall time) are then the steadier ones.
 
 FLOPs (reported as achieved GFLOP/s, and on a GPU as model FLOP utilisation, MFU): for a
 window of ``n`` real tokens, ``2·N·n + 4·L·n²·H`` where ``N`` is the non-embedding parameter
@@ -43,7 +53,12 @@ count (encoder layers and heads: one multiply-add per parameter per token), ``L`
 ``H`` hidden size (``QKᵀ`` and attention×``V``: ``2·n·H`` multiply-adds per token per layer).
 Padding is not counted, so the figure is useful work. MFU = achieved FLOP/s ÷ 989·10¹²
 (H100/H200 SXM dense bf16 peak; meaningless on other cards, and fp32 runs are held to the
-same bf16 peak).
+same bf16 peak). On the CPU the same figure is given as a share of the CPU's nominal peak
+for the mode's data type (:func:`nokoding.inference.cpu.peak_flops`: fp32 for the peers,
+fp32 and onnx; bf16; int8 for int8, whose attention still runs in fp32).
+
+``quick`` (``nokoding bench --quick``) measures the me5-small shape only, without the slow
+pipeline baseline, on 96 segments in rounds of 32: under two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -63,9 +78,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["ARCHITECTURES", "BenchModel", "generate_segments", "iter_segments", "run_benchmark"]
+__all__ = ["ARCHITECTURES", "PEERS", "BenchModel", "generate_segments", "iter_segments", "run_benchmark"]
 
 PEAK_BF16_FLOPS = 989e12
+#: The peer modes (module docstring); the others are the engine's runtimes.
+PEERS = ("baseline", "sorted", "ort")
+#: 1-minute load average (beyond this run's own threads) above which the report warns.
+BUSY_LOAD = 0.5
 BASELINE_BATCH = 32
 BASELINE_TRUNCATION = 512
 #: Tokenizer vocabulary of the benchmark (see the module docstring).
@@ -261,9 +280,12 @@ def machine_description(device: torch.device) -> dict[str, Any]:
                 break
     except OSError:
         pass
+    from nokoding.inference.cpu import cpu_capabilities
+
     desc = {
         "cpu_model": cpu,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": cpu_capabilities().as_dict(),
         "cpus_available": available_cpus(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -299,15 +321,16 @@ def run_benchmark(
     Args:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         n_segments: upper bound on segments per mode (default: 2,000 CPU / 100,000 GPU;
-            ``quick``: 200 / 10,000). The time budget usually stops a CPU run earlier.
-        quick: smaller sizes and budgets for a smoke run.
-        archs: subset of :data:`ARCHITECTURES` (default both).
-        modes: subset of ``baseline``, ``fp32``, ``int8``, ``onnx``, ``bf16`` (default:
-            baseline, fp32, int8 and — with the ``[onnx]`` extra installed — onnx on CPU;
-            baseline, fp32, bf16 on GPU).
+            ``quick``: 96 / 10,000). The time budget usually stops a CPU run earlier.
+        quick: a smoke run (module docstring): me5-small only, no baseline, small budgets.
+        archs: subset of :data:`ARCHITECTURES` (default both; ``quick``: me5-small).
+        modes: subset of :data:`PEERS` and ``fp32``, ``int8``, ``onnx``, ``bf16`` (default on
+            CPU: baseline, sorted, fp32, int8, with the ``[onnx]`` extra ort and onnx, and
+            bf16 on CPUs with bf16 matrix instructions; on GPU baseline, sorted, fp32, bf16;
+            ``quick`` leaves out the baseline).
         time_budget: seconds of timed work per architecture before no new round starts
-            (default 200 CPU / 120 GPU; quick 45 / 40).
-        slice_size: segments per round (default 128 CPU / 10,000 GPU; quick 64 / 2,500).
+            (default 200 CPU / 120 GPU; quick 30 / 40).
+        slice_size: segments per round (default 128 CPU / 10,000 GPU; quick 32 / 2,500).
         compile: add a ``bf16+compile`` (GPU) or ``fp32+compile`` (CPU) mode.
         seed: text generator seed.
         out_dir: folder for the result files (created).
@@ -317,13 +340,14 @@ def run_benchmark(
         The result dictionary that was written as JSON.
 
     Raises:
-        ValueError: unknown architecture or mode, ``int8``/``onnx`` on a GPU.
-        ModuleNotFoundError: mode ``onnx`` asked for without the ``[onnx]`` extra.
+        ValueError: unknown architecture or mode, ``int8``/``onnx``/``ort`` on a GPU.
+        ModuleNotFoundError: mode ``onnx`` or ``ort`` asked for without the ``[onnx]`` extra.
     """
     from transformers import AutoTokenizer
 
     from nokoding.atomic import atomic_write_text
     from nokoding.inference.onnx_runtime import check_onnx_available, onnx_available
+    from nokoding.inference.peers import OrtPeer, run_sorted, torch_forward
     from nokoding.inference.runtime import (
         CPU_RUNTIMES,
         configure_threads,
@@ -334,29 +358,37 @@ def run_benchmark(
     dev = resolve_device(device)
     gpu = dev.type == "cuda"
     configure_threads()
-    archs = archs or list(ARCHITECTURES)
+    archs = archs or (["me5-small"] if quick else list(ARCHITECTURES))
     for a in archs:
         if a not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {a!r}; choose from {', '.join(ARCHITECTURES)}")
+    from nokoding.inference.cpu import cpu_capabilities, describe, peak_flops
+
     if not modes:
-        modes = ["baseline", "fp32", "bf16"] if gpu else ["baseline", "fp32", "int8"]
-        if not gpu and onnx_available():
-            modes.append("onnx")
+        if gpu:
+            modes = ["baseline", "sorted", "fp32", "bf16"]
+        else:
+            ort = onnx_available()
+            modes = ["baseline", "sorted", *(["ort"] if ort else []), "fp32", "int8", *(["onnx"] if ort else [])]
+            if cpu_capabilities().bf16_matrix:
+                modes.append("bf16")
+        if quick:
+            modes = [m for m in modes if m != "baseline"]
     if compile:
         modes = [*modes, "bf16+compile" if gpu else "fp32+compile"]
     for m in modes:
-        if m.split("+")[0] not in ("baseline", "fp32", "int8", "onnx", "bf16"):
+        if m.split("+")[0] not in (*PEERS, "fp32", "int8", "onnx", "bf16"):
             raise ValueError(f"unknown mode {m!r}")
-        if gpu and m.split("+")[0] in CPU_RUNTIMES:
+        if gpu and m.split("+")[0] in (*CPU_RUNTIMES, "ort"):
             raise ValueError(f"mode {m} is CPU-only")
-        if m == "onnx":
+        if m in ("onnx", "ort"):
             check_onnx_available()
     if n_segments is None:
-        n_segments = (10_000 if quick else 100_000) if gpu else (200 if quick else 2_000)
+        n_segments = (10_000 if quick else 100_000) if gpu else (96 if quick else 2_000)
     if time_budget is None:
-        time_budget = (40.0 if quick else 120.0) if gpu else (45.0 if quick else 200.0)
+        time_budget = (40.0 if quick else 120.0) if gpu else (30.0 if quick else 200.0)
     if slice_size is None:
-        slice_size = (2_500 if quick else 10_000) if gpu else (64 if quick else 128)
+        slice_size = (2_500 if quick else 10_000) if gpu else (32 if quick else 128)
     texts = generate_segments(n_segments, seed)
     slices = [texts[i : i + slice_size] for i in range(0, len(texts), slice_size)]
 
@@ -376,25 +408,39 @@ def run_benchmark(
         },
         "architectures": {},
     }
-    log(f"# inference benchmark on {dev} ({result['machine']['cpu_model']}, {torch.get_num_threads()} threads)")
+    threads = torch.get_num_threads()
+    log(f"# inference benchmark on {dev}: {describe()}; {threads} threads; modes {', '.join(modes)}")
+    load_start = result["machine"]["load_average_1min"]
+    if load_start is not None and load_start >= BUSY_LOAD:
+        log(f"  note: the machine is busy before the run (1-min load average {load_start:.2f})")
     for arch in archs:
         t0 = time.perf_counter()
         model = BenchModel(arch, tokenizer, device=str(dev)).eval()
         result["machine"]["attn_implementation"] = model.encoder.config._attn_implementation
         build_s = time.perf_counter() - t0
 
+        ort_peer: OrtPeer | None = None
+
         def run(mode: str, part: list[str]) -> ModeStats:
+            nonlocal ort_peer
             if mode == "baseline":
                 return run_baseline(model, part, dev)
+            if mode == "sorted":
+                return run_sorted(model, part, torch_forward(model, dev), model.flop_terms(), lambda: _sync(dev))
+            if mode == "ort":
+                if ort_peer is None:
+                    ort_peer = OrtPeer(model, threads)
+                return run_sorted(model, part, ort_peer.forward, model.flop_terms())
             runtime, _, extra = mode.partition("+")
             return run_engine(model, part, dev, runtime, compile=extra == "compile")
 
         stats = {m: ModeStats() for m in modes}
         warm = texts[:8]
-        for m in modes:  # warm-up: quantisation, cuBLAS handles, compilation — not timed
+        for m in modes:  # warm-up: quantisation, exports, cuBLAS handles, compilation — not timed
             t = time.perf_counter()
             run(m, warm)
             stats[m].warmup_seconds = time.perf_counter() - t
+            log(f"  {arch} warm-up {m}: {stats[m].warmup_seconds:.1f} s")
         engine_flops = engine_padded = 0.0
         start, last_round, rounds = time.perf_counter(), 0.0, 0
         for r, part in enumerate(slices):
@@ -403,18 +449,26 @@ def run_benchmark(
                 break
             t_round = time.perf_counter()
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
+            took = {}
             for m in order:
-                stats[m].add(run(m, part))
+                one = run(m, part)
+                stats[m].add(one)
+                took[m] = one.seconds
             f, padded = _window_flops(model, part, dev)
             engine_flops += f
             engine_padded += padded
             last_round = time.perf_counter() - t_round
             rounds += 1
-            log(f"  {arch} round {rounds}: {sum(len(s) for s in slices[:rounds])} segments, {time.perf_counter() - start:.0f} s")
+            log(f"  {arch} round {rounds} ({len(part)} segments): "
+                + ", ".join(f"{m} {took[m]:.1f} s" for m in modes)
+                + f"; {time.perf_counter() - start:.0f} s of {time_budget:.0f}")
         for m in modes:
-            if m != "baseline":
+            if m not in PEERS:
                 stats[m].flops, stats[m].padded_tokens = engine_flops, int(engine_padded)
         base = stats.get("baseline")
+        peers = [stats[m] for m in modes if m in PEERS and stats[m].seconds]
+        best = max(peers, key=lambda p: p.segments / p.seconds) if peers else None
+        best_name = next((m for m in modes if best is not None and stats[m] is best), None)
         rows = {}
         for m, s in stats.items():
             row = asdict(s)
@@ -423,6 +477,16 @@ def run_benchmark(
             row["achieved_gflops"] = s.flops / s.seconds / 1e9 if s.seconds else float("nan")
             if gpu:
                 row["mfu"] = s.flops / s.seconds / PEAK_BF16_FLOPS if s.seconds else float("nan")
+            else:
+                dtype = m.split("+")[0] if m.split("+")[0] in ("bf16", "int8") else "fp32"
+                peak = peak_flops(dtype, cores=threads)
+                row["peak_dtype"] = dtype
+                row["share_of_cpu_peak"] = s.flops / s.seconds / peak if peak and s.seconds else float("nan")
+            if best is not None and s.seconds:
+                row["x_best_peer_segments_per_s"] = row["segments_per_s"] / (best.segments / best.seconds)
+                row["x_best_peer_tokens_per_s"] = row["real_tokens_per_s"] / (best.real_tokens / best.seconds)
+                if best.cpu_seconds and s.cpu_seconds:
+                    row["x_best_peer_segments_per_cpu_s"] = (s.segments / s.cpu_seconds) / (best.segments / best.cpu_seconds)
             if base is not None and base.seconds and s.seconds:
                 row["x_baseline_segments_per_s"] = row["segments_per_s"] / (base.segments / base.seconds)
                 row["x_baseline_tokens_per_s"] = row["real_tokens_per_s"] / (base.real_tokens / base.seconds)
@@ -433,12 +497,20 @@ def run_benchmark(
 
         budget = default_max_batch_tokens(model, dev, "bf16" if gpu else "fp32", model.max_length)
         result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "engine_max_batch_tokens": budget,
-                                         "modes": rows}
+                                         "best_peer": best_name, "modes": rows}
         log(_markdown_table(arch, rows, gpu))
         del model
         if gpu:
             torch.cuda.empty_cache()
 
+    load_end = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    result["machine"]["load_average_1min_end"] = load_end
+    others = max(load_start or 0.0, (load_end or 0.0) - threads)
+    result["machine"]["busy"] = others >= BUSY_LOAD
+    if result["machine"]["busy"]:
+        log(f"WARNING: the machine was busy (1-min load average {load_start} at the start, {load_end} at the end, "
+            f"this run's {threads} threads included) on {cpu_capabilities().cores} CPUs: other processes took CPU "
+            "time, so wall-time ratios are unreliable; the seg/CPU-s ratios are steadier")
     out = Path(out_dir)
     name = f"inference_{dev.type}" + ("_quick" if quick else "")  # a smoke run never replaces a full one
     atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2, default=float) + "\n")
@@ -448,42 +520,50 @@ def run_benchmark(
 
 
 def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> str:
+    nan = float("nan")
     head = (
-        "| mode | segments | seconds | segments/s | real tokens/s | × baseline (seg/s) | × baseline (tok/s) "
-        "| × baseline (seg/CPU-s) | padded/real tokens | GFLOP/s |"
+        "| mode | segments | seconds | segments/s | real tokens/s | × best peer (seg/s) | × best peer (seg/CPU-s) "
+        "| × baseline (seg/s) | padded/real tokens | GFLOP/s |" + (" MFU |" if gpu else " share of CPU peak |")
     )
-    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    if gpu:
-        head += " MFU |"
-        sep += "---:|"
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     lines = [f"### {arch}", "", head, sep]
     for m, r in rows.items():
-        pad = r["padded_tokens"] / r["real_tokens"] if r["real_tokens"] else float("nan")
-        line = (
-            f"| {m} | {r['segments']} | {r['seconds']:.1f} | {r['segments_per_s']:.2f} | {r['real_tokens_per_s']:.0f} | "
-            f"{r.get('x_baseline_segments_per_s', float('nan')):.2f} | {r.get('x_baseline_tokens_per_s', float('nan')):.2f} | "
-            f"{r.get('x_baseline_segments_per_cpu_s', float('nan')):.2f} | {pad:.2f} | {r['achieved_gflops']:.1f} |"
+        pad = r["padded_tokens"] / r["real_tokens"] if r["real_tokens"] else nan
+        name = f"{m} (peer)" if m in PEERS else m
+        share = f"{r['mfu']:.3f}" if gpu else f"{r.get('share_of_cpu_peak', nan):.0%} ({r.get('peak_dtype', '')})"
+        lines.append(
+            f"| {name} | {r['segments']} | {r['seconds']:.1f} | {r['segments_per_s']:.2f} | {r['real_tokens_per_s']:.0f} | "
+            f"{r.get('x_best_peer_segments_per_s', nan):.2f} | {r.get('x_best_peer_segments_per_cpu_s', nan):.2f} | "
+            f"{r.get('x_baseline_segments_per_s', nan):.2f} | {pad:.2f} | {r['achieved_gflops']:.1f} | {share} |"
         )
-        if gpu:
-            line += f" {r['mfu']:.3f} |"
-        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
 def _markdown(result: dict[str, Any], gpu: bool) -> str:
     m, s = result["machine"], result["settings"]
+    cpu = m.get("cpu", {})
+    peak = cpu.get("peak_gflops", {})
     parts = [
         f"# Inference benchmark — {m['device']}",
         "",
-        f"Machine: {m['cpu_model']} ({m['cpu_capability']}), {m['cpus_available']} CPUs available, "
+        f"Machine: {m['cpu_model']} ({m['cpu_capability']}; flags {', '.join(cpu.get('flags', [])) or 'none of interest'}), "
+        f"{m['cpus_available']} CPUs available at {cpu.get('clock_ghz') or float('nan'):.2f} GHz as reported "
+        f"(nominal peak of all of them: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')}, int8 {peak.get('int8')} GFLOP/s), "
         f"torch {m['torch']} with {m['torch_threads']} threads, transformers {m['transformers']}, "
-        f"attention `{m.get('attn_implementation')}`, 1-min load average at start {m['load_average_1min']}"
+        f"attention `{m.get('attn_implementation')}`, 1-min load average {m['load_average_1min']} at the start and "
+        f"{m.get('load_average_1min_end')} at the end (this run's own threads included)"
         + (f"; GPU {m['gpu']} ({m['gpu_memory_gib']} GiB)" if gpu else "")
         + ".",
         "",
+        *(["**The machine was busy** (other processes used the CPUs during the run): wall-time ratios are "
+           "unreliable; the seg/CPU-s ratios are steadier.", ""] if m.get("busy") else []),
         f"Texts: generated Norwegian segments (95 % 3–100 words, 5 % 300–1,500 words), seed {s['seed']}, "
         f"{s['pieces_per_word']} WordPiece pieces per word; modes interleaved in rounds of {s['slice_size']} "
-        f"segments, time budget {s['time_budget_s']:.0f} s per architecture. Baseline: fixed batches of "
+        f"segments, time budget {s['time_budget_s']:.0f} s per architecture. Peers: `baseline` (pipeline-style), "
+        "`sorted` (sentence-transformers-style: length-sorted batches of 32) and `ort` (the sorted loop in a plain "
+        "ONNX Runtime fp32 session of the same model); ratios are to the best peer of the run (highest segments/s). "
+        "Share of CPU peak: useful FLOP/s ÷ the nominal peak of the torch threads' cores for the data type in "
+        "brackets (`nokoding.inference.cpu`). Baseline: fixed batches of "
         f"{s['baseline_batch']} in input order, padded to the batch's longest, truncated at "
         f"{s['baseline_truncation']} tokens (so it does less work on long turns: its real tokens exclude the cut "
         "tail), `torch.no_grad()`. Engine rows count every window token (overlaps included). "
@@ -494,7 +574,7 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
     for arch, a in result["architectures"].items():
         parts.append(_markdown_table(arch, a["modes"], gpu))
         base = a["modes"].get("baseline")
-        note = f"Engine batches: at most {a['engine_max_batch_tokens']:,} padded tokens." if "engine_max_batch_tokens" in a else ""
+        note = f"Best peer: {a.get('best_peer')}. " + f"Engine batches: at most {a['engine_max_batch_tokens']:,} padded tokens." if "engine_max_batch_tokens" in a else ""
         if base:
             note = f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments. " + note
         warm = ", ".join(f"{m} {r['warmup_seconds']:.1f} s" for m, r in a["modes"].items() if "warmup_seconds" in r)
