@@ -40,8 +40,11 @@ def recipe_mismatches(report_params: dict[str, Any], training_args: dict[str, An
                   and report_params[k] != training_args[k])
 
 
-def card_metrics(report: dict[str, Any], method: str) -> dict[str, Any]:
+def card_metrics(report: dict[str, Any], method: str, source: str | None = None) -> dict[str, Any]:
     """The ``metrics.json`` mapping for one report row: provenance plus ``task.metric`` means and stds.
+
+    ``source`` is the report's Markdown file as the card names it (default
+    ``benchmarks/results/<corpus>.md``).
 
     Raises:
         KeyError: the report has no such method (the message lists the methods it has).
@@ -52,7 +55,7 @@ def card_metrics(report: dict[str, Any], method: str) -> dict[str, Any]:
         raise KeyError(f"report has no method {method!r}; it has {', '.join(report['methods'])}") from None
     protocol = report["protocol"]
     out: dict[str, Any] = {
-        "source": f"benchmarks/results/{report['corpus']['name']}.md, method {method} "
+        "source": f"{source or 'benchmarks/results/' + report['corpus']['name'] + '.md'}, method {method} "
                   "(cross-validated recipe of this model)",
         "command": report["command"],
         "protocol": f"{protocol['folds']}-fold StratifiedGroupKFold over {report['corpus']['n_units']} quote units, "
@@ -88,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.model}: trained with another recipe than {args.method} in {args.report} "
               f"(differs in: {', '.join(bad)})", file=sys.stderr)
         return 1
-    update_metrics(args.model, card_metrics(report, args.method))
+    try:
+        source = str(args.report.resolve().relative_to(ROOT).with_suffix(".md"))
+    except ValueError:
+        source = str(args.report.with_suffix(".md"))
+    update_metrics(args.model, card_metrics(report, args.method, source))
     print(f"{args.model}/metrics.json and README.md updated from {args.report} ({args.method})")
     return 0
 

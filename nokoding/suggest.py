@@ -43,6 +43,10 @@ __all__ = [
     "to_suggestion",
 ]
 
+#: A model with a "no code" outcome abstains when its probability reaches this value: it is
+#: then at least as likely that no code applies as that any code does.
+ABSTAIN_AT = 0.5
+
 _CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -200,25 +204,31 @@ def to_suggestion(
         evidence_k: how many similar training segments to return (0: none).
         threshold: keep only codes with probability ≥ ``threshold`` (may leave none).
 
+    The suggestion *abstains* (no codes, ``abstained=True``) when the model has a "no code"
+    outcome whose probability is at least :data:`ABSTAIN_AT` (reason ``"no_code"``), when
+    ``threshold`` leaves no code (``"threshold"``), or for a blank text (``"blank"``).
+    A model trained without sentiment labels gives sentiment ``""`` and no probabilities.
+
     A blank ``text`` (empty, whitespace or invisible characters such as U+200B only, as for
     :func:`nokoding.segment`) gets no codes, no category scores and
     sentiment ``""``: the model's output for it would only reflect the special tokens.
     """
-    from nokoding.inference.probabilities import (
-        code_probabilities,
-        sentiment_probabilities,
-    )
-
+    from nokoding.inference.probabilities import sentiment_probabilities
     from nokoding.ingest.normalize import normalize_text
 
     if not normalize_text(text).strip():  # nothing to code (blank or only invisible characters)
         return Suggestion(text=text, codes=(), categories={}, sentiment="", sentiment_probabilities={},
-                          segment=segment, n_windows=int(raw.n_windows))
+                          segment=segment, n_windows=int(raw.n_windows), abstained=True, abstain_reason="blank")
     cb = model.codebook
-    p = code_probabilities(raw.code_logits)
+    p = _code_probabilities(model, raw.code_logits)
+    no_code = _no_code_probability(model, raw.code_logits)
     order = np.argsort(-p, kind="stable")
+    reason = ""
+    if no_code is not None and no_code >= ABSTAIN_AT:
+        order, reason = order[:0], "no_code"
     if threshold is not None:
         order = order[p[order] >= threshold]
+        reason = reason or ("threshold" if not len(order) else "")
     if top_k is not None:
         order = order[: max(0, top_k)]
     codes = tuple(
@@ -226,8 +236,12 @@ def to_suggestion(
     )
     cat = model.category_probabilities(p)
     categories = {c.id: float(cat[k]) for k, c in enumerate(cb.categories)}
-    ps = sentiment_probabilities(raw.sentiment_logits)
-    labels = model.sentiment_labels
+    sentiment, sentiment_probs = "", {}
+    if getattr(model.config, "predicts_sentiment", True):
+        ps = sentiment_probabilities(raw.sentiment_logits)
+        labels = model.sentiment_labels
+        sentiment = labels[int(np.argmax(ps))]
+        sentiment_probs = {lab: float(v) for lab, v in zip(labels, ps, strict=True)}
     evidence: tuple = ()
     if evidence_k > 0 and model.evidence is not None:
         code_probs = {cb.codes[i].id: float(p[i]) for i in range(len(p))}
@@ -236,12 +250,31 @@ def to_suggestion(
         text=text,
         codes=codes,
         categories=categories,
-        sentiment=labels[int(np.argmax(ps))],
-        sentiment_probabilities={lab: float(v) for lab, v in zip(labels, ps, strict=True)},
+        sentiment=sentiment,
+        sentiment_probabilities=sentiment_probs,
         evidence=evidence,
         segment=segment,
         n_windows=int(raw.n_windows),
+        abstained=bool(reason),
+        abstain_reason=reason,
+        no_code_probability=None if no_code is None else float(no_code),
     )
+
+
+def _code_probabilities(model: CodingModel, code_logits: np.ndarray) -> np.ndarray:
+    """The model's code probabilities (sigmoid or softmax, see ``ModelConfig.code_probability``)."""
+    own = getattr(model, "code_probabilities", None)
+    if callable(own):
+        return np.asarray(own(code_logits), dtype=np.float64)
+    from nokoding.inference.probabilities import code_probabilities
+
+    return code_probabilities(code_logits)
+
+
+def _no_code_probability(model: CodingModel, code_logits: np.ndarray) -> float | None:
+    own = getattr(model, "no_code_probability", None)
+    value = own(code_logits) if callable(own) else None
+    return None if value is None else float(value)
 
 
 def iter_suggestions(

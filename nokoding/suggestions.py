@@ -11,7 +11,14 @@ from typing import Any
 
 from nokoding.document import Segment
 
-__all__ = ["CodeScore", "Evidence", "Suggestion"]
+__all__ = ["ABSTAIN_REASONS", "CodeScore", "Evidence", "Suggestion"]
+
+#: Why a suggestion has no codes (``Suggestion.abstain_reason``).
+ABSTAIN_REASONS = {
+    "no_code": "the model finds it more likely than not that no code of the codebook applies",
+    "threshold": "no code reached the probability threshold asked for",
+    "blank": "the segment has no text",
+}
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,16 @@ class Suggestion:
         segment: the :class:`Segment` scored, when the input was a segment.
         n_windows: number of model windows the text was split into (1 unless the text was
             longer than the encoder's maximum length; never silently truncated).
+        abstained: ``True`` when no code is suggested ("no code suggested"); ``codes`` is
+            then empty and ``abstain_reason`` says why (a key of :data:`ABSTAIN_REASONS`).
+            ``categories`` still holds the scores, for a coder who wants to look.
+        abstain_reason: ``""`` unless ``abstained``.
+        no_code_probability: the model's probability that no code applies, for a model
+            trained with examples that have no code; ``None`` otherwise.
 
     A blank text (empty or whitespace only) has no codes, empty ``categories`` and
-    ``sentiment_probabilities``, and ``sentiment == ""``.
+    ``sentiment_probabilities``, and ``sentiment == ""``. A model trained without sentiment
+    labels gives ``sentiment == ""`` and empty ``sentiment_probabilities`` for every segment.
     """
 
     text: str
@@ -66,6 +80,9 @@ class Suggestion:
     segment: Segment | None = None
     n_windows: int = 1
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    abstained: bool = False
+    abstain_reason: str = ""
+    no_code_probability: float | None = None
 
     @property
     def top_code(self) -> CodeScore | None:

@@ -139,6 +139,9 @@ class TagSummary:
             .xlsx, a Word lock file, a hidden file), each with the reason and what to do.
         segments: coded segments written (each output has this many rows; REFI-QDA has
             one selection per accepted coding instead).
+        abstained: of these, segments with no code suggested ("no code suggested": the
+            model abstained, no code reached the threshold, or the text is blank); they are
+            in every output with an empty code and have no coding in the REFI-QDA project.
         codings: codings written to the REFI-QDA project (0 without ``qdpx``).
         outputs: format → file written.
         checks: read-back checks of the outputs.
@@ -156,6 +159,7 @@ class TagSummary:
     failures: list[InputFailure] = field(default_factory=list)
     skipped: list[InputFailure] = field(default_factory=list)
     segments: int = 0
+    abstained: int = 0
     codings: int = 0
     outputs: dict[str, Path] = field(default_factory=dict)
     checks: list[OutputCheck] = field(default_factory=list)
@@ -185,6 +189,7 @@ class TagSummary:
             "failures": [dataclasses.asdict(f) for f in self.failures],
             "skipped": [dataclasses.asdict(f) for f in self.skipped],
             "segments": self.segments,
+            "abstained": self.abstained,
             "codings": self.codings,
             "outputs": {k: str(v) for k, v in self.outputs.items()},
             "checks": [{**dataclasses.asdict(c), "path": str(c.path), "ok": c.ok} for c in self.checks],
@@ -207,7 +212,8 @@ class TagSummary:
             out.append("nothing was written: every input failed (earlier outputs in the folder are kept)")
         out += [f"skipped: {f.path}: {f.error}" for f in self.skipped]
         out += [
-            f"segments: {self.segments} coded segment(s), {self.codings} REFI-QDA coding(s)",
+            f"segments: {self.segments} coded segment(s) ({self.abstained} with no code suggested), "
+            f"{self.codings} REFI-QDA coding(s)",
             f"time: {self.seconds:.1f} s",
         ]
         if self.redone:
@@ -765,6 +771,7 @@ def _tag_locked(
         summary.seconds = time.monotonic() - started
         return summary
     summary.segments = sum(len(r) for r in results)
+    summary.abstained = sum(not s.codes for r in results for s in r.suggestions)
     if codebook is None and loaded:
         codebook = getattr(loaded[0], "codebook", None)
     if codebook is None and stored:  # every document resumed: the codebook of the earlier run

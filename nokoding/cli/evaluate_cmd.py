@@ -57,7 +57,8 @@ def register(app: typer.Typer) -> None:
         strategy: list[str] = typer.Option(
             [], "--strategy", "-s",
             help="Method to run (repeatable): majority, tfidf-lr, embed-lr, embed-lr+desc, zero-shot, "
-                 "prototype, prototype+desc, lora, lora+desc, full, full+desc, frozen, frozen+desc, or "
+                 "prototype, prototype+desc, logistic, logistic+desc, logistic+desc-uncalibrated, "
+                 "lora, lora+desc, full, full+desc, frozen, frozen+desc, or "
                  "'baselines' for all baselines [default: baselines]."),
         folds: int = typer.Option(5, "--folds", "-k", min=2, help="Number of folds K."),
         repeats: int = typer.Option(3, "--repeats", "-r", min=1, help="Repeats of the K-fold split."),
@@ -70,6 +71,16 @@ def register(app: typer.Typer) -> None:
             [], "--also-runtime", metavar="RUNTIME",
             help="Also score each fold's fine-tuned model in this inference runtime (int8), reported as "
                  "NAME@int8 beside NAME: a paired check of what quantisation costs (repeatable)."),
+        written: str | None = typer.Option(
+            None, "--written", help="Corpus of written training statements for the same codebook (name or folder): "
+            "added to training folds only, never tested on; runs each method that can use it as three rows: "
+            "real, real+written, written."),
+        written_weight: float = typer.Option(1.0, "--written-weight", min=0.0,
+                                             help="Weight of each written statement in training (real quotes: 1)."),
+        training_set: list[str] = typer.Option(
+            [], "--training-set", help="With --written: only these training sets (real, real+written, written; repeatable)."),
+        logistic_c: float | None = typer.Option(None, "--logistic-c", min=1e-6,
+                                                help="Inverse regularisation of the logistic methods."),
         out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="Report folder (created)."),
         model: Path | None = typer.Option(None, "--model", "-m",
                                           help="Measure this saved model instead of cross-validating."),
@@ -116,10 +127,15 @@ def register(app: typer.Typer) -> None:
                         if n not in names:
                             names.append(n)
                 per = _parse_repeats(strategy_repeats)
-                train_options = {"epochs": epochs} if epochs is not None else None
+                options: dict[str, object] = {}
+                if epochs is not None:
+                    options["epochs"] = epochs
+                if logistic_c is not None:
+                    options["logistic_c"] = logistic_c
                 report = evaluate_corpus(corpus, backbone=backbone, strategies=names, folds=folds, repeats=repeats,
-                                         strategy_repeats=per, seed=seed, out_dir=out, train_options=train_options,
-                                         runtimes=also_runtime, progress=say, command=command)
+                                         strategy_repeats=per, seed=seed, out_dir=out, train_options=options or None,
+                                         runtimes=also_runtime, progress=say, command=command, written=written,
+                                         written_weight=written_weight, training_sets=training_set or None)
         except (LabelledCorpusError, BackboneError, ValueError, LookupError, OSError) as err:
             # bad corpus, unknown strategy/code/backbone, missing file or model folder
             msg = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -53,6 +53,16 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same model)."),
         descriptions: bool = typer.Option(True, "--descriptions/--no-descriptions",
                                           help="Use each code's description as an extra training example."),
+        written: str | None = typer.Option(
+            None, "--written", help="Also train on a corpus of written training statements for the same codebook "
+            "(name or folder, e.g. thesis_mrs_written); its segments without a code teach the model to abstain."),
+        written_weight: float = typer.Option(1.0, "--written-weight", min=0.0,
+                                             help="Weight of each written statement (real segments: 1)."),
+        head_fit: str | None = typer.Option(
+            None, "--head-fit", help="calibrate (default), full, or logistic: logistic-regression heads with a "
+            "'no code' outcome and calibrated probabilities (use with --strategy frozen for a quick model)."),
+        logistic_c: float | None = typer.Option(None, "--logistic-c", min=1e-6,
+                                                help="With --head-fit logistic: inverse regularisation."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Fine-tune a coding model (codes + sentiment heads) and save it as a model folder."""
@@ -74,7 +84,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: unknown strategy {strategy!r}; use lora, full or frozen", err=True)
             raise typer.Exit(2)
         options = {"seed": seed, "use_descriptions": descriptions, "progress": not quiet}
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate)):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("learning_rate", learning_rate),
+                           ("head_fit", head_fit), ("logistic_c", logistic_c)):
             if value is not None:
                 options[key] = value
         try:
@@ -83,23 +94,26 @@ def register(app: typer.Typer) -> None:
                 coded = _checked_data(data, codebook, coder, include_nokoding=include_nokoding,
                                       include_unmarked_nokoding=include_unmarked_nokoding)
                 model = train(coded.records, codebook=coded.codebook, backbone=backbone, strategy=strategy,
-                              args=TrainingArguments(**options))
+                              args=TrainingArguments(**options), written=written, written_weight=written_weight)
                 model.data_summary.update(source=str(data), format=coded.format,
                                           codebook_inferred=coded.codebook_inferred, coders=sorted(coder))
                 model.save_pretrained(out)
             else:
                 model = train(corpus or "thesis_mrs", codebook=codebook, backbone=backbone, strategy=strategy,
-                              out_dir=out, args=TrainingArguments(**options))
+                              out_dir=out, args=TrainingArguments(**options), written=written,
+                              written_weight=written_weight)
         except (TrainingDataError, CodebookError, BackboneError, ValueError, LookupError, OSError) as err:
             msg = err.args[0] if isinstance(err, KeyError) and err.args else err
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2) from None
         log = model.training_log
         summary = model.data_summary
+        losses = [row["loss"] for row in log if "loss" in row]
+        written_note = f", {summary['written_examples']} of them written" if summary.get("written_examples") else ""
         typer.echo(
-            f"saved {out} ({summary['record_examples']} coded examples + {summary['description_examples']} "
-            f"descriptions, {len(log)} log rows, {summary['training_seconds']} s); final loss "
-            f"{log[-1]['loss']:.4f}" if log else f"saved {out}"
+            f"saved {out} ({summary['record_examples']} coded examples{written_note} + "
+            f"{summary['description_examples']} descriptions, {len(log)} log rows, {summary['training_seconds']} s)"
+            + (f"; final loss {losses[-1]:.4f}" if losses else "")
         )
 
 

@@ -4,6 +4,18 @@ A corpus is a folder with ``codebook.yaml`` (read by :class:`nokoding.codebook.C
 and ``segments.jsonl`` (one hand-coded segment per line: ``id, text, code_id, category,
 subcategory, sentiment, group, …``; see ``corpora/thesis_mrs/DATASHEET.md``).
 
+Instead of its own ``codebook.yaml``, a corpus may have ``corpus.yaml`` naming another
+corpus's codebook, so that one codebook stays the single source of truth::
+
+    codebook: ../thesis_mrs/codebook.yaml   # relative to the corpus folder
+    kind: written                           # statements written as training examples
+
+Every record of a ``kind: written`` corpus is marked ``"source": "written"`` (written
+examples, not informants' words; :func:`nokoding.training.train` weights them with
+``written_weight`` and the evaluation never tests on them). A record whose ``code_id`` is
+``null`` is a segment to which no code applies (a "no code" example); the field itself must
+be present.
+
 Names resolve, in order, to ``$NOKODING_CORPORA/<name>``, then ``<repo>/corpora/<name>``;
 anything containing a path separator, or an existing folder, is taken as a path.
 """
@@ -20,12 +32,14 @@ from nokoding.codebook import Codebook
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
-__all__ = ["CorpusError", "corpus_dir", "list_corpora", "load", "load_codebook", "load_records"]
+__all__ = ["CorpusError", "corpus_dir", "corpus_kind", "list_corpora", "load", "load_codebook", "load_records"]
 
 #: The folder of corpora shipped with the repository.
 SHIPPED_CORPORA = Path(__file__).resolve().parents[2] / "corpora"
 
-REQUIRED_FIELDS = ("id", "text", "code_id")
+REQUIRED_FIELDS = ("id", "text")
+#: The ``kind`` values of ``corpus.yaml``.
+KINDS = ("coded", "written")
 
 
 class CorpusError(ValueError):
@@ -41,9 +55,49 @@ def list_corpora() -> list[str]:
         for root in roots
         if root.is_dir()
         for d in root.iterdir()
-        if (d / "codebook.yaml").is_file()
+        if _is_corpus(d)
     }
     return sorted(names)
+
+
+def _is_corpus(folder: Path) -> bool:
+    return (folder / "codebook.yaml").is_file() or (folder / "corpus.yaml").is_file()
+
+
+def _settings(folder: Path) -> dict[str, Any]:
+    """``corpus.yaml`` of a corpus folder (``{}`` without one), checked."""
+    path = folder / "corpus.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise CorpusError(f"{path}: invalid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"{path}: expected a mapping with 'codebook' and 'kind'")
+    kind = data.get("kind", "coded")
+    if kind not in KINDS:
+        raise CorpusError(f"{path}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if "codebook" in data and not isinstance(data["codebook"], str):
+        raise CorpusError(f"{path}: 'codebook' must be a path to a codebook .yaml file")
+    return data
+
+
+def _codebook_path(folder: Path) -> Path:
+    settings = _settings(folder)
+    if "codebook" not in settings:
+        return folder / "codebook.yaml"
+    path = (folder / settings["codebook"]).resolve()
+    if not path.is_file():
+        raise CorpusError(f"{folder / 'corpus.yaml'}: codebook {settings['codebook']!r} not found ({path})")
+    return path
+
+
+def corpus_kind(name_or_path: str | os.PathLike[str]) -> str:
+    """``"written"`` for a corpus of written training statements, else ``"coded"``."""
+    return str(_settings(corpus_dir(name_or_path)).get("kind", "coded"))
 
 
 def corpus_dir(name_or_path: str | os.PathLike[str]) -> Path:
@@ -55,13 +109,14 @@ def corpus_dir(name_or_path: str | os.PathLike[str]) -> Path:
     raw = str(name_or_path)
     candidate = Path(raw).expanduser()
     if os.sep in raw or candidate.is_dir():
-        if (candidate / "codebook.yaml").is_file():
+        if _is_corpus(candidate):
             return candidate
-        raise CorpusError(f"{candidate}: not a corpus folder (needs codebook.yaml and segments.jsonl)")
+        raise CorpusError(
+            f"{candidate}: not a corpus folder (needs codebook.yaml or corpus.yaml, and segments.jsonl)")
     roots = [Path(p) for p in os.environ.get("NOKODING_CORPORA", "").split(os.pathsep) if p]
     roots.append(SHIPPED_CORPORA)
     for root in roots:
-        if (root / raw / "codebook.yaml").is_file():
+        if _is_corpus(root / raw):
             return root / raw
     raise CorpusError(f"unknown corpus {raw!r}; known corpora: {', '.join(list_corpora()) or 'none'}")
 
@@ -78,23 +133,25 @@ def load_codebook(name_or_path: str | os.PathLike[str]) -> Codebook:
         if not path.is_file():
             raise CorpusError(f"{path}: no such codebook file")
         return Codebook.from_yaml(path)
-    return Codebook.from_yaml(corpus_dir(name_or_path) / "codebook.yaml")
+    return Codebook.from_yaml(_codebook_path(corpus_dir(name_or_path)))
 
 
 def load_records(name_or_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The hand-coded segments of a corpus as a list of dicts, in file order.
 
     Every record has at least ``id``, ``text`` and ``code_id`` (a code of the corpus
-    codebook); ``sentiment`` (if present) is one of the codebook's sentiment labels;
-    ``group`` defaults to the record's id (records of one group are one quote filed under
-    several codes).
+    codebook, or ``null`` for a segment with no code); ``sentiment`` (if present) is one of
+    the codebook's sentiment labels; ``group`` defaults to the record's id (records of one
+    group are one quote filed under several codes). Records of a ``kind: written`` corpus
+    get ``"source": "written"``.
 
     Raises:
         CorpusError: naming ``segments.jsonl`` and the line of a malformed record, an unknown
             code or sentiment, or a duplicate id.
     """
     folder = corpus_dir(name_or_path)
-    codebook = Codebook.from_yaml(folder / "codebook.yaml")
+    codebook = Codebook.from_yaml(_codebook_path(folder))
+    written = _settings(folder).get("kind") == "written"
     path = folder / "segments.jsonl"
     if not path.is_file():
         raise CorpusError(f"{folder}: missing segments.jsonl")
@@ -110,10 +167,12 @@ def load_records(name_or_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
                 raise CorpusError(f"{path}:{lineno}: invalid JSON ({err.msg})") from None
-            missing = [f for f in REQUIRED_FIELDS if not rec.get(f)]
+            if not isinstance(rec, dict):
+                raise CorpusError(f"{path}:{lineno}: expected a JSON object")
+            missing = [f for f in REQUIRED_FIELDS if not rec.get(f)] + (["code_id"] if "code_id" not in rec else [])
             if missing:
                 raise CorpusError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
-            if rec["code_id"] not in known_codes:
+            if rec["code_id"] is not None and rec["code_id"] not in known_codes:
                 raise CorpusError(f"{path}:{lineno}: code {rec['code_id']!r} is not in the codebook")
             sentiment = rec.get("sentiment")
             if sentiment is not None and sentiment not in known_sentiments:
@@ -122,10 +181,15 @@ def load_records(name_or_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 raise CorpusError(f"{path}:{lineno}: duplicate id {rec['id']!r}")
             seen.add(rec["id"])
             rec.setdefault("group", rec["id"])
-            code = codebook.code(rec["code_id"])
-            rec.setdefault("category", code.category)
-            rec.setdefault("subcategory", code.subcategory)
-            rec["category_id"] = code.category_id
+            if written:
+                rec["source"] = "written"
+            if rec["code_id"] is None:
+                rec["category"] = rec["subcategory"] = rec["category_id"] = None
+            else:
+                code = codebook.code(rec["code_id"])
+                rec.setdefault("category", code.category)
+                rec.setdefault("subcategory", code.subcategory)
+                rec["category_id"] = code.category_id
             records.append(rec)
     if not records:
         raise CorpusError(f"{path}: no records")
@@ -135,8 +199,8 @@ def load_records(name_or_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def load(name_or_path: str | os.PathLike[str] = "thesis_mrs") -> datasets.Dataset:
     """A corpus as a :class:`datasets.Dataset` whose label features follow the codebook.
 
-    Columns: ``id`` (str), ``text`` (str), ``code`` (ClassLabel over ``Codebook.code_ids``),
-    ``category`` (ClassLabel over ``Codebook.category_ids``), ``sentiment`` (ClassLabel
+    Columns: ``id`` (str), ``text`` (str), ``code`` (ClassLabel over ``Codebook.code_ids``;
+    -1 for a segment with no code), ``category`` (ClassLabel over ``Codebook.category_ids``; -1 likewise), ``sentiment`` (ClassLabel
     over ``Codebook.sentiment_labels``; -1 where a record has none), ``group`` (str),
     plus the string fields ``section``, ``speaker``, ``role`` where the corpus has them.
     The codebook is attached as ``dataset.info.description`` (its name) and can be read
@@ -165,8 +229,9 @@ def load(name_or_path: str | os.PathLike[str] = "thesis_mrs") -> datasets.Datase
     for rec in records:
         columns["id"].append(rec["id"])
         columns["text"].append(rec["text"])
-        columns["code"].append(codebook.index(rec["code_id"]))
-        columns["category"].append(codebook.category_index(rec["category_id"]))
+        coded = rec["code_id"] is not None
+        columns["code"].append(codebook.index(rec["code_id"]) if coded else -1)
+        columns["category"].append(codebook.category_index(rec["category_id"]) if coded else -1)
         sentiment = rec.get("sentiment")
         columns["sentiment"].append(codebook.sentiment_labels.index(sentiment) if sentiment else -1)
         columns["group"].append(str(rec["group"]))

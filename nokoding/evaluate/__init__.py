@@ -49,6 +49,9 @@ def evaluate_corpus(
     runtimes: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
     command: str = "",
+    written: str | os.PathLike[str] | None = None,
+    written_weight: float = 1.0,
+    training_sets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate methods on a hand-coded corpus and (optionally) write the report.
 
@@ -69,6 +72,10 @@ def evaluate_corpus(
             (``"int8"``), as methods ``"<name>@<runtime>"`` (see :func:`nokoding.evaluate.cv.run_cv`).
         progress: called with a line after every fold.
         command: the command line, recorded in the report.
+        written: a corpus of written training statements for the same codebook (name or
+            folder): training data only, never test data (see :func:`nokoding.evaluate.cv.run_cv`).
+        written_weight: weight of each written statement in training (real quotes: 1).
+        training_sets: with ``written``: ``"real"``, ``"real+written"``, ``"written"`` (default all).
 
     Returns:
         The report dict (as written to JSON); ``report["files"]`` lists written files.
@@ -87,10 +94,21 @@ def evaluate_corpus(
     records = corpora.load_records(corpus)
     name = Path(str(corpus)).name if os.sep in str(corpus) else str(corpus)
     context = EvalContext(codebook, backbone=backbone, seed=seed, train_options=dict(train_options or {}),
-                          embedder=embedder)
+                          embedder=embedder, written_weight=written_weight)
+    written_records: list[dict[str, Any]] = []
+    written_name = ""
+    if written is not None:
+        other = corpora.load_codebook(written)
+        if tuple(other.code_ids) != tuple(codebook.code_ids):
+            raise ValueError(f"written corpus {written}: its codebook {other.name!r} is not {codebook.name!r}")
+        written_records = [dict(r) for r in corpora.load_records(written)]
+        written_name = Path(str(written)).name
     result = run_cv(records, codebook, list(strategies or BASELINES), corpus=name, n_folds=folds,
                     n_repeats=repeats, repeats=strategy_repeats, seed=seed, context=context, runtimes=runtimes,
-                    progress=progress)
+                    progress=progress, written=written_records, written_corpus=written_name,
+                    training_sets=training_sets)
+    if written is not None:
+        result.backbone["written_weight"] = written_weight
     if train_options:
         result.backbone["train_options"] = dict(train_options)
     if not result.backbone.get("sha256") and any(m.fine_tuned for m in result.methods.values()):
@@ -221,9 +239,14 @@ def evaluate_model(
     preds = list(predict(model, [u.text for u in units], device="cpu"))
     seconds = time.perf_counter() - start
     code_probs, sent_probs = prediction_probabilities(preds, codebook.n_codes, len(model.sentiment_labels))
+    if preds and getattr(model.config, "code_probability", "sigmoid") != "sigmoid":
+        code_probs = model.code_probabilities(np.stack([p.code_logits for p in preds]))
+    if not getattr(model.config, "predicts_sentiment", True):
+        sent_probs = None
     cat_probs = np.asarray(model.category_probabilities(code_probs), dtype=np.float64)
     has_sentiment = any(u.sentiment for u in units)
-    scores = score_units(units, codebook, code_probs, cat_probs, sent_probs if has_sentiment else None)
+    scores = score_units(units, codebook, code_probs, cat_probs,
+                         sent_probs if has_sentiment and sent_probs is not None else None)
     cfg = getattr(model, "config", None)
     info = {
         "path": str(model_dir) if isinstance(model_dir, (str, os.PathLike)) else "",

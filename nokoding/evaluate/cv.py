@@ -29,10 +29,16 @@ from nokoding.codebook import Codebook
 from nokoding.evaluate import metrics as M
 from nokoding.evaluate.splits import Fold, Unit, build_units, grouped_folds
 from nokoding.evaluate.strategies import EvalContext, category_probs, make_estimator
+from nokoding.suggest import ABSTAIN_AT
 
 __all__ = ["CVResult", "MethodRun", "TaskScores", "run_cv", "score_units", "summarise"]
 
 TASKS = ("category", "code", "sentiment")
+#: Training data of a method's folds when a written corpus is given (see :func:`run_cv`).
+TRAINING_SETS = ("real", "real+written", "written")
+#: Methods that learn from written records, including segments with no code.
+WRITTEN_AWARE = frozenset({"logistic", "logistic+desc", "logistic+desc-uncalibrated", "lora", "lora+desc",
+                           "full", "full+desc", "frozen", "frozen+desc"})
 
 
 @dataclass
@@ -141,6 +147,14 @@ class MethodRun:
         fit_seconds, predict_seconds: per fold, in run order.
         scores: per completed repeat, the output of :func:`score_units`.
         params: the estimator's reported settings (e.g. the fine-tuning recipe), if any.
+        training: the training data of every fold: ``"real"`` (the corpus's training units),
+            ``"real+written"`` (plus the written corpus) or ``"written"`` (the written corpus
+            alone); the test units are always the corpus's own.
+        abstain: per completed repeat, for a method with a "no code" outcome: ``real_units``
+            scored, ``real_abstained`` (real quotes left without a code: wrong, each has a
+            code), ``no_code_held_out`` (written segments without a code held out of
+            training, one fold at a time) and ``no_code_abstained`` (those correctly left
+            without a code); empty for other methods.
     """
 
     name: str
@@ -155,6 +169,8 @@ class MethodRun:
     predict_seconds: list[float] = field(default_factory=list)
     scores: list[dict[str, TaskScores | None]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    training: str = "real"
+    abstain: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def repeats(self) -> int:
@@ -178,6 +194,8 @@ class CVResult:
     backbone: dict[str, Any]
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    written: list[dict[str, Any]] = field(default_factory=list)
+    written_corpus: str = ""
 
 
 def run_cv(
@@ -193,6 +211,9 @@ def run_cv(
     context: EvalContext | None = None,
     runtimes: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
+    written: Sequence[Mapping[str, Any]] | None = None,
+    written_corpus: str = "written",
+    training_sets: Sequence[str] | None = None,
 ) -> CVResult:
     """Cross-validate ``strategies`` on ``records`` with the same folds for every method.
 
@@ -212,6 +233,15 @@ def run_cv(
             the inference differs). Other methods ignore them; at least one fine-tuned method
             must be among ``strategies``.
         progress: called with a one-line message after each fold.
+        written: records of a written corpus for the same codebook (``code_id`` ``None`` =
+            no code). They are only ever training data: they are split into ``n_folds`` parts
+            per repeat (records sharing ``pair`` or ``group`` together); fold ``f`` trains on
+            the parts other than ``f`` and predicts part ``f``'s no-code segments for the
+            abstain figures only.
+        written_corpus: the written corpus's name (method labels).
+        training_sets: with ``written``, which training data to run for methods that can learn
+            from it (:data:`WRITTEN_AWARE`): ``"real"``, ``"real+written"``, ``"written"``
+            (default all three); other methods train on the real units only.
 
     Returns:
         A :class:`CVResult`.
@@ -249,15 +279,25 @@ def run_cv(
     texts = [u.text for u in units]
     methods: dict[str, MethodRun] = {}
     U = len(units)
-    for name in strategies:
+    written = [{**dict(r), "source": "written"} for r in (written or [])]
+    sets = list(training_sets or (TRAINING_SETS if written else ("real",)))
+    for ts in sets:
+        if ts not in TRAINING_SETS:
+            raise ValueError(f"unknown training set {ts!r}; use {', '.join(TRAINING_SETS)}")
+        if ts != "real" and not written:
+            raise ValueError(f"training set {ts!r} needs a written corpus")
+    written_fold = _written_folds(written, n_folds, n_repeats, seed)
+    no_code_idx = [i for i, r in enumerate(written) if not r.get("code_id")]
+    for name, ts in ((n, t) for n in strategies for t in (sets if n in WRITTEN_AWARE else ["real"])):
         info = STRATEGIES[name]
+        base = name if not written else f"{name} · {ts}"
         # the method as fitted, then the same fitted models in each extra runtime (paired)
-        variants: list[tuple[str, str | None]] = [(name, None)]
+        variants: list[tuple[str, str | None]] = [(base, None)]
         if info.fine_tuned:
-            variants += [(f"{name}@{rt}", rt) for rt in runtimes]
+            variants += [(f"{base}@{rt}", rt) for rt in runtimes]
         runs = {
             label: MethodRun(label, info.summary + (f"; predictions in {rt}" if rt else ""),
-                             info.uses_descriptions, info.fine_tuned)
+                             info.uses_descriptions, info.fine_tuned, training=ts)
             for label, rt in variants
         }
         for r in range(repeats.get(name, n_repeats)):
@@ -267,9 +307,16 @@ def run_cv(
                 label: np.zeros((U, len(codebook.sentiment_labels))) for label, _ in variants
             }
             estimator: Any = None
+            abstain = {label: {"real_units": 0, "real_abstained": 0, "no_code_held_out": 0, "no_code_abstained": 0}
+                       for label, _ in variants}
+            has_no_code = False
             for fold in (f for f in folds if f.repeat == r):
                 estimator = make_estimator(name, context)
-                train = [records[i] for u in fold.train_units for i in units[u].record_indices]
+                train = [] if ts == "written" else [
+                    records[i] for u in fold.train_units for i in units[u].record_indices]
+                if ts != "real":
+                    train += [w for i, w in enumerate(written) if written_fold[r][i] != fold.fold]
+                held_out = [written[i]["text"] for i in no_code_idx if written_fold[r][i] == fold.fold]
                 t0 = time.perf_counter()
                 estimator.fit(train)
                 fit_seconds = time.perf_counter() - t0
@@ -279,6 +326,16 @@ def run_cv(
                     t1 = time.perf_counter()
                     cp, sp = estimator.predict_proba([texts[u] for u in fold.test_units])
                     t2 = time.perf_counter()
+                    none = getattr(estimator, "no_code", None)
+                    if none is not None:
+                        has_no_code = True
+                        a = abstain[label]
+                        a["real_units"] += len(fold.test_units)
+                        a["real_abstained"] += int((np.asarray(none) >= ABSTAIN_AT).sum())
+                        if held_out:
+                            estimator.predict_proba(held_out)
+                            a["no_code_held_out"] += len(held_out)
+                            a["no_code_abstained"] += int((np.asarray(estimator.no_code) >= ABSTAIN_AT).sum())
                     runs[label].fit_seconds.append(fit_seconds)
                     runs[label].predict_seconds.append(t2 - t1)
                     code_p[label][fold.test_units] = cp
@@ -295,12 +352,14 @@ def run_cv(
                 run = runs[label]
                 run.has_sentiment = sent_p[label] is not None
                 run.params = dict(getattr(estimator, "params", {}) or {})
-                if label != name:
+                if label != base:
                     run.params["runtime"] = label.rpartition("@")[2]
                 run.code_probs.append(code_p[label])
                 run.cat_probs.append(cat_p[label])
                 run.sentiment_probs.append(sent_p[label])
                 run.scores.append(score_units(units, codebook, code_p[label], cat_p[label], sent_p[label]))
+                if has_no_code:
+                    run.abstain.append(abstain[label])
         methods.update(runs)
     emb = context.embedder
     backbone = {
@@ -311,7 +370,21 @@ def run_cv(
         "used": emb is not None,
     }
     return CVResult(corpus, codebook, records, units, folds, n_folds, n_repeats, seed, methods, backbone,
-                    time.perf_counter() - start, float(getattr(emb, "seconds", 0.0) or 0.0))
+                    time.perf_counter() - start, float(getattr(emb, "seconds", 0.0) or 0.0),
+                    written=written, written_corpus=written_corpus if written else "")
+
+
+def _written_folds(written: Sequence[Mapping[str, Any]], n_folds: int, n_repeats: int, seed: int) -> list[list[int]]:
+    """Per repeat, the fold of every written record; records sharing ``pair`` (a minimal pair)
+    or ``group`` fall in one fold. Seeded by ``seed + repeat``, like the corpus's folds."""
+    keys = [str(w.get("pair") or w.get("group") or w.get("id") or i) for i, w in enumerate(written)]
+    distinct = list(dict.fromkeys(keys))
+    out = []
+    for r in range(n_repeats):
+        order = np.random.default_rng(seed + r).permutation(len(distinct))
+        fold_of = {k: int(order[j]) % n_folds for j, k in enumerate(distinct)}
+        out.append([fold_of[k] for k in keys])
+    return out
 
 
 def _mean_std(values: Sequence[float]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,20 @@ DESCRIPTION_PAIRS = (
     ("full", "full+desc"),
 )
 DIGITS = 3
+#: Shares of units (most confident first) at which the coverage–accuracy curve is reported.
+COVERAGES = (0.25, 0.5, 0.75, 1.0)
+
+
+def coverage_accuracy(confidence: NDArray[np.float64], correct: NDArray[np.float64],
+                      coverages: Sequence[float] = COVERAGES) -> list[float]:
+    """Accuracy among the ``⌈q·n⌉`` most confident predictions, for each share ``q``.
+
+    Ties in confidence keep the input order (stable sort), so the curve is reproducible.
+    """
+    order = np.argsort(-np.asarray(confidence, dtype=np.float64), kind="stable")
+    hits = np.asarray(correct, dtype=np.float64)[order]
+    n = len(hits)
+    return [float(hits[: max(1, int(np.ceil(q * n)))].mean()) if n else float("nan") for q in coverages]
 
 
 @dataclass
@@ -75,6 +89,7 @@ class FigureData:
     cat_true: NDArray[np.int64]
     cat_pred: NDArray[np.int64]
     calibration: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]]
+    coverage: dict[str, list[float]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ environment
@@ -177,6 +192,27 @@ def _corpus_info(
     }
 
 
+def _extras(run: Any) -> dict[str, Any]:
+    """Coverage–accuracy (category), the pooled sentiment confusion matrix and abstain counts."""
+    out: dict[str, Any] = {}
+    cats = [s["category"] for s in run.scores if s["category"] is not None]
+    if cats:
+        curves = np.asarray([coverage_accuracy(c.confidence, c.correct) for c in cats])
+        out["coverage_accuracy"] = {"coverage": list(COVERAGES), "category_accuracy": curves.mean(axis=0).tolist()}
+    sents = [s["sentiment"] for s in run.scores if s["sentiment"] is not None]
+    if sents:
+        k = len(sents[0].precision)
+        cm = np.zeros((k, k), dtype=np.int64)
+        for t in sents:
+            for a, b in zip(t.y_true, t.y_pred):
+                cm[a, b] += 1
+        out["sentiment_confusion"] = cm.tolist()
+    if run.abstain:
+        total = {key: int(sum(a[key] for a in run.abstain)) for key in run.abstain[0]}
+        out["abstain"] = {**total, "repeats": len(run.abstain)}
+    return out
+
+
 def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], FigureData | None]:
     """The JSON-ready report of a cross-validation run and the data for its figures.
 
@@ -201,6 +237,8 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
             "total_seconds": float(fit.sum() + pred.sum()),
             **({"params": run.params} if run.params else {}),
             **summary,
+            "training": run.training,
+            **_extras(run),
         }
     absent: dict[str, int] = {}
     n_degenerate = 0
@@ -243,6 +281,13 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
             "training_folds_missing_a_code": n_degenerate,
             "total_training_folds": len(result.folds),
             "codes_absent_from_training_folds": absent,
+            **({"written_corpus": f"{result.written_corpus}: {len(result.written)} written statements "
+                f"({sum(1 for w in result.written if not w.get('code_id'))} without a code), training data only: "
+                "split into the same number of parts per repeat (minimal pairs together); fold f trains "
+                "on the parts other than f; no written statement is ever a test unit of the figures above; "
+                "part f's statements without a code are predicted for the abstain figures only"}
+               if result.written else {}),
+            "abstain_rule": "a method with a 'no code' outcome leaves a segment uncoded when P(no code) ≥ 0.5",
         },
         "environment": {**environment(), "backbone": result.backbone},
         "timing": {"total_seconds": result.seconds, "embedding_seconds": result.embed_seconds},
@@ -257,6 +302,9 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
         },
     }
     figure = _figure_data(result.codebook, best, result.methods[best].scores) if best else None
+    if figure is not None:
+        figure.coverage = {n: m["coverage_accuracy"]["category_accuracy"] for n, m in methods.items()
+                           if "coverage_accuracy" in m and "runtime" not in m.get("params", {})}
     return report, figure
 
 
@@ -432,6 +480,7 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str] | None
         lines += ["", "Support: units whose gold codes include the code. Precision/recall/F1: mean over "
                       "repeats; a code never predicted has precision 0, a code never in a unit's resolved "
                       "gold has recall 0."]
+    lines += _extra_sections(report)
     lines += ["", "## Notes on undefined statistics and degenerate folds", ""]
     proto = report["protocol"]
     if "training_folds_missing_a_code" in proto:
@@ -458,7 +507,77 @@ def render_markdown(report: Mapping[str, Any], figures: Mapping[str, str] | None
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _extra_sections(report: Mapping[str, Any]) -> list[str]:
+    """Abstaining, calibration before/after, coverage–accuracy and the sentiment confusion matrix."""
+    methods = report["methods"]
+    lines: list[str] = []
+    abst = {n: m["abstain"] for n, m in methods.items() if m.get("abstain")}
+    if abst:
+        lines += ["", "## Abstaining (\"no code suggested\")", "",
+                  f"Rule: {report['protocol'].get('abstain_rule', '')}. Counts summed over repeats.", ""]
+        rows = []
+        for n, a in abst.items():
+            held = a["no_code_held_out"]
+            rows.append([n, f"{a['real_abstained']} / {a['real_units']} ({a['real_abstained'] / max(a['real_units'], 1):.1%})",
+                         f"{a['no_code_abstained']} / {held} ({a['no_code_abstained'] / held:.1%})" if held else "—"])
+        lines += _table(["method", "real quotes wrongly left uncoded", "held-out written no-code segments "
+                         "correctly left uncoded"], rows)
+    pairs = [(n, n.replace("logistic+desc-uncalibrated", "logistic+desc")) for n in methods
+             if "logistic+desc-uncalibrated" in n]
+    pairs = [(a, b) for a, b in pairs if b in methods]
+    if pairs:
+        lines += ["", "## Calibration: ECE before → after the temperature", "",
+                  "Same folds, same fitted regressions; the temperature is fitted inside each training fold "
+                  "on out-of-sample predictions of its real quotes (written statements only where a fold "
+                  "has no real quotes).", ""]
+        rows = []
+        for a, b in pairs:
+            cells = []
+            for task in TASKS:
+                ma, mb = methods[a]["metrics"].get(task), methods[b]["metrics"].get(task)
+                cells.append(f"{fmt(ma['ece']['mean'])} → {fmt(mb['ece']['mean'])}" if ma and mb else "n/a")
+            rows.append([b, *cells])
+        lines += _table(["method", *[f"{t} ECE" for t in TASKS]], rows)
+    cov = {n: m["coverage_accuracy"] for n, m in methods.items() if m.get("coverage_accuracy")}
+    if cov:
+        shares = next(iter(cov.values()))["coverage"]
+        lines += ["", "## Coverage–accuracy (main category)", "",
+                  "Accuracy of the top category among the units the method is most sure of (highest top-category "
+                  "probability), mean over repeats.", ""]
+        rows = [[n, *[fmt(v) for v in c["category_accuracy"]]] for n, c in cov.items()]
+        lines += _table(["method", *[f"{q:.0%}" for q in shares]], rows)
+    best = report.get("best_method")
+    if best and methods[best].get("sentiment_confusion"):
+        labels = [x["id"] for x in report["labels"]["sentiment"]]
+        cm = methods[best]["sentiment_confusion"]
+        lines += ["", f"## Sentiment confusion matrix ({best})", "",
+                  "Rows: the coder's label; columns: the model's; counts pooled over repeats.", ""]
+        lines += _table(["coder \\ model", *labels], [[lab, *[str(v) for v in row]] for lab, row in zip(labels, cm)])
+    return lines
+
+
 # ------------------------------------------------------------------------------ figures
+def _coverage_png(fig_data: FigureData) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 4.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = [100 * q for q in COVERAGES]
+    for i, (name, acc) in enumerate(fig_data.coverage.items()):
+        ax.plot(x, acc, "o-", color=f"C{i % 10}", label=name, linewidth=2 if name == fig_data.method else 1)
+    ax.set_xticks(x)
+    ax.set_xlabel("coverage: share of units, most confident first (%)")
+    ax.set_ylabel("main-category accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="lower left")
+    ax.set_title("Coverage–accuracy (mean over repeats)", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _confusion_png(fig_data: FigureData) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -556,7 +675,14 @@ def write_report(report: dict[str, Any], figure: FigureData | None, out_dir: str
             f"Category confusion matrix ({figure.method})": conf_path.name,
             f"Reliability diagram ({figure.method})": rel_path.name,
         }
-        report = {**report, "figures": {"confusion_category": conf_path.name, "reliability": rel_path.name}}
+        names = {"confusion_category": conf_path.name, "reliability": rel_path.name}
+        if figure.coverage:
+            cov_path = out / f"{stem}_coverage.png"
+            atomic_write_bytes(cov_path, _coverage_png(figure))
+            paths["coverage"] = cov_path
+            figures["Coverage–accuracy curve (main category)"] = cov_path.name
+            names["coverage"] = cov_path.name
+        report = {**report, "figures": names}
     paths["json"] = atomic_write_text(out / f"{stem}.json", json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     paths["markdown"] = atomic_write_text(out / f"{stem}.md", render_markdown(report, figures))
     return paths

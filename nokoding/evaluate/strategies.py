@@ -39,6 +39,7 @@ __all__ = [
     "EncoderEmbedder",
     "EvalContext",
     "FineTunedEstimator",
+    "LogisticEstimator",
     "StrategyInfo",
     "category_probs",
     "make_estimator",
@@ -203,13 +204,16 @@ class FineTunedEstimator:
     independent_codes = True
 
     def __init__(self, codebook: Codebook, backbone: str, strategy: str, *, use_descriptions: bool = False,
-                 train_options: Mapping[str, Any] | None = None, seed: int = 0) -> None:
+                 train_options: Mapping[str, Any] | None = None, seed: int = 0, written_weight: float = 1.0) -> None:
         self.codebook, self.backbone, self.strategy = codebook, backbone, strategy
+        self.written_weight = written_weight
         self.use_descriptions = self.uses_descriptions = use_descriptions
         self.train_options = dict(train_options or {})
         self.seed = seed
         self.name = strategy + ("+desc" if use_descriptions else "")
         self.model: Any = None
+        #: ``P(no code)`` of the last prediction, for a model with a "no code" outcome.
+        self.no_code: NDArray[np.float64] | None = None
         #: Inference runtime of :meth:`predict_proba` (CPU: ``"fp32"`` or ``"int8"``).
         self.runtime = "fp32"
         #: The training recipe of the last fit (reported).
@@ -225,7 +229,7 @@ class FineTunedEstimator:
         args = TrainingArguments(**options)
         self.params = {"strategy": self.strategy, "backbone": self.backbone, **args.to_dict()}
         self.model = train([dict(r) for r in records], codebook=self.codebook, backbone=self.backbone,
-                           strategy=self.strategy, args=args)
+                           strategy=self.strategy, args=args, written_weight=self.written_weight)
         return self
 
     def category_probabilities(self, code_probs: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -237,7 +241,83 @@ class FineTunedEstimator:
         from nokoding.inference.probabilities import prediction_probabilities
 
         preds = list(predict(self.model, list(texts), device="cpu", runtime=self.runtime))
-        return prediction_probabilities(preds, self.codebook.n_codes, len(self.codebook.sentiment_labels))
+        codes, sentiment = prediction_probabilities(preds, self.codebook.n_codes, len(self.codebook.sentiment_labels))
+        if preds and self.model.config.code_probability != "sigmoid":
+            logits = np.stack([p.code_logits for p in preds])
+            codes = self.model.code_probabilities(logits)
+            self.no_code = self.model.no_code_probability(logits)
+        if not self.model.config.predicts_sentiment:
+            self.has_sentiment = False
+            return codes, None  # type: ignore[return-value]
+        return codes, sentiment
+
+
+class LogisticEstimator:
+    """The ``head_fit="logistic"`` recipe of :func:`nokoding.training.train` on a frozen encoder.
+
+    Every text is embedded once per run by the shared :class:`EncoderEmbedder`; each fold
+    builds its training examples as :func:`~nokoding.training.train` does (groups merged,
+    descriptions, written examples weighted) and fits the heads with the same function
+    (:func:`nokoding.training.trainer.fit_logistic_examples`), so the evaluated recipe is the
+    trained one. Code probabilities are a softmax over the codes and, when the training fold
+    has examples without a code, "no code" (:attr:`no_code`: ``P(no code)`` of the last
+    prediction).
+
+    Args:
+        codebook: label order.
+        embedder: the run's embedder.
+        use_descriptions: add each code's description as one example.
+        calibrate: fit the temperatures (``False``: ``calibration_folds=0``, to report the
+            calibration's effect).
+        train_options: keyword arguments for :class:`nokoding.training.TrainingArguments`
+            (``logistic_c``, ``class_weighting``, ...).
+        written_weight: weight of records marked ``"source": "written"``.
+        seed: solver and calibration-fold seed.
+    """
+
+    has_sentiment = True
+    independent_codes = False
+
+    def __init__(self, codebook: Codebook, embedder: Embedder, *, use_descriptions: bool = True,
+                 calibrate: bool = True, train_options: Mapping[str, Any] | None = None,
+                 written_weight: float = 1.0, seed: int = 0) -> None:
+        self.codebook, self.embedder = codebook, embedder
+        self.use_descriptions = self.uses_descriptions = use_descriptions
+        self.calibrate = calibrate
+        self.train_options = dict(train_options or {})
+        self.written_weight = written_weight
+        self.seed = seed
+        self.name = "logistic" + ("+desc" if use_descriptions else "") + ("" if calibrate else " (uncalibrated)")
+        self.params: dict[str, Any] = {}
+        self.no_code: NDArray[np.float64] | None = None
+
+    def fit(self, records: Sequence[Record]) -> LogisticEstimator:
+        from nokoding.training import TrainingArguments
+        from nokoding.training.data import build_examples
+        from nokoding.training.trainer import fit_logistic_examples
+
+        known = {"logistic_c", "class_weighting", "calibration_folds", "description_weight"}
+        options = {k: v for k, v in self.train_options.items() if k in known}
+        options.update(seed=self.seed, progress=False, evidence=False, head_fit="logistic",
+                       use_descriptions=self.use_descriptions)
+        if not self.calibrate:
+            options["calibration_folds"] = 0
+        args = TrainingArguments(**options)
+        examples = build_examples([dict(r) for r in records], self.codebook, use_descriptions=self.use_descriptions,
+                                  description_weight=args.description_weight, written_weight=self.written_weight)
+        examples = [e for e in examples if e.weight > 0]
+        self.params = {"strategy": "frozen", "backbone": str(getattr(self.embedder, "name", "")),
+                       "written_weight": self.written_weight, **args.to_dict()}
+        emb = np.asarray(self.embedder.embed([e.text for e in examples]), dtype=np.float64)
+        self.heads = fit_logistic_examples(emb, examples, self.codebook, args)
+        self.has_sentiment = self.heads.sentiment is not None
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        X = np.asarray(self.embedder.embed([str(t) for t in texts]), dtype=np.float64)
+        codes, none = self.heads.code_proba(X)
+        self.no_code = none
+        return codes, self.heads.sentiment_proba(X)
 
 
 @dataclass
@@ -250,6 +330,7 @@ class EvalContext:
         seed: base seed (logistic regression, training).
         train_options: keyword arguments for fine-tuning (:class:`nokoding.training.TrainingArguments`).
         embedder: the run's frozen-encoder embedder; built on first use from ``backbone``.
+        written_weight: weight of written training records (``"source": "written"``).
     """
 
     codebook: Codebook
@@ -257,6 +338,7 @@ class EvalContext:
     seed: int = 0
     train_options: dict[str, Any] = field(default_factory=dict)
     embedder: Embedder | None = None
+    written_weight: float = 1.0
 
     def get_embedder(self) -> Embedder:
         """The shared embedder (built from :attr:`backbone` on first call)."""
@@ -286,7 +368,8 @@ class StrategyInfo:
 
 def _fine_tuned(strategy: str, desc: bool) -> Callable[[EvalContext], CodingEstimator]:
     return lambda ctx: FineTunedEstimator(ctx.codebook, ctx.backbone, strategy, use_descriptions=desc,
-                                          train_options=ctx.train_options, seed=ctx.seed)
+                                          train_options=ctx.train_options, seed=ctx.seed,
+                                          written_weight=ctx.written_weight)
 
 
 _ENTRIES = [
@@ -307,6 +390,20 @@ _ENTRIES = [
     StrategyInfo("prototype+desc", "prototype with each code description added to its prototype",
                  True, False,
                  lambda ctx: PrototypeEstimator(ctx.codebook, ctx.get_embedder(), use_descriptions=True)),
+    StrategyInfo("logistic", "frozen encoder + logistic-regression heads, \"no code\" outcome, out-of-sample "
+                 "temperature (nokoding.training, head_fit='logistic')", False, False,
+                 lambda ctx: LogisticEstimator(ctx.codebook, ctx.get_embedder(), use_descriptions=False,
+                                               train_options=ctx.train_options, written_weight=ctx.written_weight,
+                                               seed=ctx.seed)),
+    StrategyInfo("logistic+desc", "logistic with code descriptions as extra training examples", True, False,
+                 lambda ctx: LogisticEstimator(ctx.codebook, ctx.get_embedder(), use_descriptions=True,
+                                               train_options=ctx.train_options, written_weight=ctx.written_weight,
+                                               seed=ctx.seed)),
+    StrategyInfo("logistic+desc-uncalibrated", "logistic+desc without the temperature (calibration's effect)",
+                 True, False,
+                 lambda ctx: LogisticEstimator(ctx.codebook, ctx.get_embedder(), use_descriptions=True,
+                                               calibrate=False, train_options=ctx.train_options,
+                                               written_weight=ctx.written_weight, seed=ctx.seed)),
     StrategyInfo("lora", "fine-tuned: LoRA adapters + code/sentiment heads (nokoding.training)", False, True,
                  _fine_tuned("lora", False)),
     StrategyInfo("lora+desc", "lora with code descriptions as extra training examples", True, True,
@@ -324,7 +421,7 @@ _ENTRIES = [
 #: Every method by name, in report order.
 STRATEGIES: dict[str, StrategyInfo] = {s.name: s for s in _ENTRIES}
 #: The methods run by default (fast on CPU).
-BASELINES: tuple[str, ...] = tuple(s.name for s in _ENTRIES if not s.fine_tuned)
+BASELINES: tuple[str, ...] = tuple(s.name for s in _ENTRIES if not s.fine_tuned and not s.name.startswith("logistic"))
 #: The fine-tuned strategies (minutes per fold on CPU).
 FINE_TUNED: tuple[str, ...] = tuple(s.name for s in _ENTRIES if s.fine_tuned)
 

@@ -32,6 +32,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _code_head_line(config: ModelConfig) -> str:
+    if config.code_probability == "softmax":
+        return (f"- Code head: {config.code_head} ({config.n_codes} codes, one softmax over the codes"
+                + (" and \"no code\"; the model suggests no code when P(no code) ≥ 0.5" if config.no_code_class else "")
+                + ", temperature-calibrated); category score = sum of its codes' probabilities.")
+    return (f"- Code head: {config.code_head} ({config.n_codes} codes, sigmoid, multi-label); category score = "
+            + ("noisy-OR 1 − ∏(1 − p) over the category's codes." if config.category_aggregation == "noisy_or"
+               else "maximum over the category's codes."))
+
+
+def _sentiment_line(config: ModelConfig) -> str:
+    if not config.predicts_sentiment:
+        return "- Sentiment head: none (trained without sentiment labels; suggestions carry no sentiment)."
+    return f"- Sentiment head: {config.sentiment_head} (softmax over {', '.join(config.sentiment_labels)})."
+
+
 def render_model_card(
     config: ModelConfig,
     codebook: Codebook,
@@ -66,10 +82,8 @@ def render_model_card(
         + (f" (LoRA r={config.lora.r}, alpha={config.lora.alpha}, on {', '.join(config.lora.target_modules)})"
            if config.strategy == "lora" and config.lora else "")
         + ".",
-        f"- Code head: {config.code_head} ({config.n_codes} codes, sigmoid, multi-label); category score = "
-        + ("noisy-OR 1 − ∏(1 − p) over the category's codes." if config.category_aggregation == "noisy_or"
-           else "maximum over the category's codes."),
-        f"- Sentiment head: {config.sentiment_head} (softmax over {', '.join(config.sentiment_labels)}).",
+        _code_head_line(config),
+        _sentiment_line(config),
         f"- Written by nokoding {config.nokoding_version}.",
         "",
         "## Codebook",
@@ -80,6 +94,17 @@ def render_model_card(
     for cat in codebook.categories:
         lines.append(f"- **{cat.name}** (`{cat.id}`): " + ", ".join(c.subcategory for c in codebook.codes_in(cat.id)))
     lines += ["", "## Training data and protocol", ""]
+    n_written = int(data_summary.get("written_examples") or 0)
+    if n_written:
+        lines += [
+            f"{n_written} of the {data_summary.get('record_examples')} training examples are **statements written "
+            f"as training examples** for this codebook ({data_summary.get('written_uncoded_examples', 0)} of them "
+            "with no code: greetings, procedure, small talk, off-topic talk), from the written corpus named in "
+            "the training arguments (its DATASHEET.md says who wrote them and how). They are written examples, "
+            "not informants' words; they are never shown as evidence. The other examples are the hand-coded "
+            "quotes of the corpus.",
+            "",
+        ]
     if data_summary:
         for key, value in _flatten(data_summary):
             lines.append(f"- {key}: {_fmt(value)}")
@@ -108,7 +133,10 @@ def render_model_card(
         "## Limitations",
         "",
         "- Trained on few examples per code (see the data section); codes with fewer examples are "
-        "less reliable, and probabilities are not calibrated across codes.",
+        "less reliable"
+        + (", and probabilities are not calibrated across codes." if config.code_probability == "sigmoid" else
+           "; probabilities were calibrated on held-out predictions of the training quotes, which are "
+           "few: read them as approximate."),
         "- Knows only this codebook; text about other themes still receives the nearest codes.",
         "- Sentiment is the sentiment toward the coded theme as labelled in the training data, "
         "not general polarity.",

@@ -243,6 +243,28 @@ class CodingModel(nn.Module):
             return list(self.evidence.texts)
         return [f"{c.label}. {c.description}".strip() for c in self.codebook]
 
+    def code_probabilities(self, code_logits: np.ndarray) -> np.ndarray:
+        """Code probabilities ``float64[..., n_codes]`` from code logits, as the config says.
+
+        ``code_probability == "sigmoid"``: ``sigmoid`` per code (multi-label). ``"softmax"``:
+        one distribution over the codes and, with ``no_code_class``, the outcome "no code"
+        (logit 0), so the codes' probabilities sum to ``1 − P(no code)``.
+        """
+        from nokoding.inference.probabilities import code_probabilities, softmax
+
+        z = np.asarray(code_logits, dtype=np.float64)
+        if self.config.code_probability == "sigmoid":
+            return code_probabilities(z)
+        if self.config.no_code_class:
+            return softmax(np.concatenate([z, np.zeros(z.shape[:-1] + (1,))], axis=-1))[..., :-1]
+        return softmax(z)
+
+    def no_code_probability(self, code_logits: np.ndarray) -> np.ndarray | None:
+        """``P(no code)`` ``float64[...]`` for a model with a no-code outcome, else ``None``."""
+        if not self.config.no_code_class:
+            return None
+        return 1.0 - self.code_probabilities(code_logits).sum(axis=-1)
+
     def category_probabilities(self, code_probabilities: np.ndarray) -> np.ndarray:
         """Category scores from code probabilities through the codebook hierarchy.
 
@@ -251,8 +273,9 @@ class CodingModel(nn.Module):
 
         Returns:
             ``float[..., n_categories]`` in ``codebook.categories`` order: noisy-OR
-            ``1 − ∏(1 − p)`` over each category's codes, or their maximum when
-            ``config.category_aggregation == "max"``. A category without codes scores 0.
+            ``1 − ∏(1 − p)`` over each category's codes, their maximum when
+            ``config.category_aggregation == "max"``, or their sum (``"sum"``, for a softmax
+            over codes). A category without codes scores 0.
         """
         p = np.asarray(code_probabilities, dtype=np.float64)
         c2c = self._code_to_category.cpu().numpy()
@@ -264,6 +287,8 @@ class CodingModel(nn.Module):
                 continue
             if self.config.category_aggregation == "max":
                 out[..., k] = members.max(axis=-1)
+            elif self.config.category_aggregation == "sum":
+                out[..., k] = members.sum(axis=-1)
             else:
                 out[..., k] = 1.0 - np.prod(1.0 - members, axis=-1)
         return out
@@ -315,6 +340,9 @@ class CodingModel(nn.Module):
         category_aggregation: str = "noisy_or",
         max_length: int | None = None,
         train_word_embeddings: bool = False,
+        code_probability: str = "sigmoid",
+        no_code_class: bool = False,
+        predicts_sentiment: bool = True,
     ) -> CodingModel:
         """A fresh (untrained heads) model on a backbone resolved by ``resolve_backbone``.
 
@@ -353,6 +381,9 @@ class CodingModel(nn.Module):
             sentiment_head=sentiment_head,  # type: ignore[arg-type]
             category_aggregation=category_aggregation,  # type: ignore[arg-type]
             trained_word_embeddings=bool(train_word_embeddings and strategy == "full"),
+            code_probability=code_probability,  # type: ignore[arg-type]
+            no_code_class=no_code_class,
+            predicts_sentiment=predicts_sentiment,
             nokoding_version=__version__,
             **ModelConfig.labels_from(codebook),
         )

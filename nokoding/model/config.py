@@ -21,7 +21,8 @@ CONFIG_FORMAT = 1
 
 Strategy = Literal["lora", "full", "frozen"]
 HeadType = Literal["cosine", "linear"]
-Aggregation = Literal["noisy_or", "max"]
+Aggregation = Literal["noisy_or", "max", "sum"]
+CodeProbability = Literal["sigmoid", "softmax"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,16 @@ class ModelConfig:
         lora: the adapter shape when ``strategy == "lora"``.
         code_head, sentiment_head: head types (``"cosine"`` or ``"linear"``).
         category_aggregation: how category scores follow from code probabilities
-            (``"noisy_or"``: ``1 − ∏(1 − p)``; ``"max"``: the best code's probability).
+            (``"noisy_or"``: ``1 − ∏(1 − p)``; ``"max"``: the best code's probability;
+            ``"sum"``: the sum of its codes' probabilities, for ``code_probability="softmax"``).
+        code_probability: how code logits become probabilities: ``"sigmoid"`` per code
+            (multi-label; older models) or ``"softmax"`` over the codes (one distribution,
+            calibrated by a temperature folded into the head).
+        no_code_class: with ``"softmax"``, whether the distribution has one more outcome,
+            "no code", whose logit is fixed at 0 (the code logits are relative to it); the
+            model then abstains where "no code" is the most probable outcome.
+        predicts_sentiment: ``False`` for a model trained without sentiment labels: its
+            sentiment head is untrained and suggestions carry no sentiment.
         trained_word_embeddings: whether strategy ``"full"`` also tuned the word embeddings
             (then they are saved; otherwise they are the backbone's).
         code_ids: code ids in label order (index ``i`` of the code logits).
@@ -85,6 +95,9 @@ class ModelConfig:
     sentiment_head: HeadType = "cosine"
     category_aggregation: Aggregation = "noisy_or"
     trained_word_embeddings: bool = False
+    code_probability: CodeProbability = "sigmoid"
+    no_code_class: bool = False
+    predicts_sentiment: bool = True
     nokoding_version: str = ""
 
     def __post_init__(self) -> None:
@@ -93,10 +106,14 @@ class ModelConfig:
         for kind, value in (("code_head", self.code_head), ("sentiment_head", self.sentiment_head)):
             if value not in ("cosine", "linear"):
                 raise ValueError(f"unknown {kind} type {value!r}; use 'cosine' or 'linear'")
-        if self.category_aggregation not in ("noisy_or", "max"):
+        if self.category_aggregation not in ("noisy_or", "max", "sum"):
             raise ValueError(
-                f"unknown category_aggregation {self.category_aggregation!r}; use 'noisy_or' or 'max'"
+                f"unknown category_aggregation {self.category_aggregation!r}; use 'noisy_or', 'max' or 'sum'"
             )
+        if self.code_probability not in ("sigmoid", "softmax"):
+            raise ValueError(f"unknown code_probability {self.code_probability!r}; use 'sigmoid' or 'softmax'")
+        if self.no_code_class and self.code_probability != "softmax":
+            raise ValueError("no_code_class needs code_probability 'softmax'")
         if self.strategy == "lora" and self.lora is None:
             raise ValueError("strategy 'lora' needs LoRA settings")
 

@@ -59,6 +59,14 @@ class TrainingArguments:
             cosines, so codes are ranked by cosine to their prototype (``head_steps`` unused;
             needs cosine heads). Per-label biases learn the training fold's code frequencies,
             which pushes rare codes out of the top 3; see the README's evaluation section.
+            ``"logistic"`` fits multinomial logistic regressions on the cached embeddings
+            (:mod:`nokoding.training.logistic`): a softmax over the codes plus a "no code"
+            outcome learnt from examples without a code (the model can abstain), a sentiment
+            head only when some example has a sentiment, and each head's temperature fitted on
+            out-of-sample predictions of the training examples (real ones, not written ones,
+            when there are enough). The model then has linear heads, softmax code
+            probabilities and categories scored as the sum of their codes (``code_head``,
+            ``sentiment_head`` and ``category_aggregation`` are not used).
         weight_decay: AdamW weight decay (not applied to biases, norms or the temperature).
         warmup_ratio: share of encoder fine-tuning steps with a linearly rising learning rate (then linear decay).
         max_grad_norm: gradient clipping (L2 norm over all trainable parameters).
@@ -78,6 +86,9 @@ class TrainingArguments:
         deterministic: ask torch for deterministic kernels during training.
         evidence: store the training segments' embeddings for evidence.
         progress: show a progress bar.
+        logistic_c: inverse L2 regularisation of ``head_fit="logistic"`` (standardised embeddings).
+        calibration_folds: folds of the out-of-sample temperature fit of ``head_fit="logistic"``
+            (0: no calibration).
     """
 
     epochs: int = 6
@@ -87,7 +98,7 @@ class TrainingArguments:
     head_steps: int = 100
     head_stage_learning_rate: float = 1e-2
     head_stage: Literal["before", "after"] = "after"
-    head_fit: Literal["full", "calibrate"] = "calibrate"
+    head_fit: Literal["full", "calibrate", "logistic"] = "calibrate"
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -110,6 +121,8 @@ class TrainingArguments:
     deterministic: bool = True
     evidence: bool = True
     progress: bool = True
+    logistic_c: float = 1.0
+    calibration_folds: int = 5
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.head_steps < 0:
@@ -118,8 +131,12 @@ class TrainingArguments:
             raise ValueError("batch_size must be ≥ 1")
         if self.head_stage not in ("before", "after"):
             raise ValueError(f"head_stage must be 'before' or 'after', not {self.head_stage!r}")
-        if self.head_fit not in ("full", "calibrate"):
-            raise ValueError(f"head_fit must be 'full' or 'calibrate', not {self.head_fit!r}")
+        if self.head_fit not in ("full", "calibrate", "logistic"):
+            raise ValueError(f"head_fit must be 'full', 'calibrate' or 'logistic', not {self.head_fit!r}")
+        if self.logistic_c <= 0:
+            raise ValueError("logistic_c must be > 0")
+        if self.calibration_folds < 0 or self.calibration_folds == 1:
+            raise ValueError("calibration_folds must be 0 (no calibration) or at least 2")
         if self.head_fit == "calibrate" and (self.code_head, self.sentiment_head) != ("cosine", "cosine"):
             raise ValueError("head_fit='calibrate' needs cosine heads (code_head and sentiment_head 'cosine')")
         if self.class_weighting not in ("balanced", "none"):

@@ -30,6 +30,7 @@ __all__ = [
     "code_targets",
     "description_examples",
     "examples_from_records",
+    "is_written",
     "load_training_data",
     "read_jsonl",
     "sentiment_targets",
@@ -56,6 +57,8 @@ class TrainingExample:
         sentiment: the sentiment label, or ``None`` when unlabelled.
         source: ``"record"`` (a coded quote) or ``"description"`` (from the codebook).
         weight: multiplies this example's loss (1 unless reweighted).
+        written: ``True`` for a statement written as a training example (a written corpus),
+            not an informant's words; it never calibrates probabilities when real ones can.
     """
 
     id: str
@@ -64,6 +67,7 @@ class TrainingExample:
     sentiment: str | None
     source: Literal["record", "description"] = "record"
     weight: float = 1.0
+    written: bool = False
 
 
 def load_training_data(
@@ -148,15 +152,23 @@ def _code_of(record: Mapping[str, Any], codebook: Codebook, where: str) -> str |
         raise TrainingDataError(err.args[0]) from None
 
 
+def is_written(record: Mapping[str, Any]) -> bool:
+    """Whether a record is a written training statement (``"source": "written"``), not a quote."""
+    return record.get("source") == "written"
+
+
 def examples_from_records(
-    records: Sequence[Mapping[str, Any]], codebook: Codebook, *, origin: str = "records"
+    records: Sequence[Mapping[str, Any]], codebook: Codebook, *, origin: str = "records",
+    written_weight: float = 1.0,
 ) -> list[TrainingExample]:
     """Turn records into examples, merging records that share a ``group`` (multi-label).
 
     A record without a code (no ``code_id`` and no category/subcategory pair) is kept as an
     example with no code (all code targets 0). A group's text is its longest record text (a
     printing may be an excerpt of another); its sentiment is its records' most common label
-    (ties: the first); a disagreement is reported with a warning.
+    (ties: the first); a disagreement is reported with a warning. A record marked
+    ``"source": "written"`` (:func:`is_written`) becomes a written example of weight
+    ``written_weight``.
 
     Raises:
         TrainingDataError: a record without text, an unknown code or an unknown sentiment
@@ -209,6 +221,8 @@ def examples_from_records(
                 text=text,
                 code_ids=tuple(c for c in codebook.code_ids if c in codes),
                 sentiment=sentiment,
+                weight=written_weight if is_written(members[0][1]) else 1.0,
+                written=is_written(members[0][1]),
             )
         )
     return examples
@@ -263,9 +277,13 @@ def build_examples(
     use_descriptions: bool = True,
     description_weight: float = 1.0,
     origin: str = "records",
+    written_weight: float = 1.0,
 ) -> list[TrainingExample]:
-    """Record examples (groups merged) followed by description examples when asked."""
-    examples = examples_from_records(records, codebook, origin=origin)
+    """Record examples (groups merged) followed by description examples when asked.
+
+    Written records (``"source": "written"``) get weight ``written_weight``.
+    """
+    examples = examples_from_records(records, codebook, origin=origin, written_weight=written_weight)
     if use_descriptions:
         examples += description_examples(codebook, weight=description_weight)
     return examples
@@ -296,10 +314,13 @@ def summarise(examples: Sequence[TrainingExample], codebook: Codebook, *, source
         "record_examples": len(recs),
         "multi_label_examples": sum(len(e.code_ids) > 1 for e in recs),
         "uncoded_examples": sum(not e.code_ids for e in recs),
+        "written_examples": sum(e.written for e in recs),
+        "written_uncoded_examples": sum(e.written and not e.code_ids for e in recs),
         "description_examples": len(examples) - len(recs),
         "codes_without_examples": [c for c in codebook.code_ids if per_code[c] == 0],
         "examples_per_code": {c: per_code[c] for c in codebook.code_ids},
         "sentiment": dict(Counter(e.sentiment for e in recs if e.sentiment is not None)),
+        "written_sentiment": dict(Counter(e.sentiment for e in recs if e.written and e.sentiment is not None)),
     }
 
 

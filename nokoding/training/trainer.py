@@ -31,7 +31,7 @@ from nokoding.training.data import (
     summarise,
 )
 
-__all__ = ["seeded", "train"]
+__all__ = ["fit_logistic_examples", "seeded", "set_linear_heads", "train"]
 
 
 @contextmanager
@@ -177,6 +177,7 @@ class _Run:
         else:
             self.weights = torch.tensor([e.weight for e in examples], dtype=torch.float32)
         self.loss = _Loss(args, self.sentiments, len(model.sentiment_labels))
+        self.examples = list(examples)
         self.texts = [e.text for e in examples]
         self.max_length = int(args.max_length or model.max_length)
         self.ids = _tokenize(model, self.texts, self.max_length)
@@ -222,11 +223,22 @@ class _Run:
 
     def fit_or_calibrate_heads(self, emb: torch.Tensor) -> None:
         """The head stage chosen by ``args.head_fit``."""
-        if self.args.head_fit == "calibrate":
+        if self.args.head_fit == "logistic":
+            self.fit_logistic(emb)
+            self.tick()
+        elif self.args.head_fit == "calibrate":
             self.calibrate_heads(emb)
             self.tick()
         else:
             self.fit_heads(emb)
+
+    def fit_logistic(self, emb: torch.Tensor) -> None:
+        """Logistic-regression heads with out-of-sample temperatures (:mod:`nokoding.training.logistic`)."""
+        heads = fit_logistic_examples(emb.double().numpy(), self.examples, self.model.codebook, self.args)
+        set_linear_heads(self.model, heads)
+        self.log.append({"stage": "logistic", "code_temperature": heads.code_temperature,
+                         "sentiment_temperature": heads.sentiment_temperature, **heads.diagnostics,
+                         "time": round(time.perf_counter() - self.started, 3)})
 
     def calibrate_heads(self, emb: torch.Tensor) -> None:
         """Head calibration: keep the prototype directions, fit only each head's temperature and
@@ -347,6 +359,51 @@ class _Run:
         model.eval()
 
 
+def _as_written(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record of a written corpus, marked written; its group kept apart from the real ones."""
+    out = {**record, "source": "written"}
+    if out.get("group") not in (None, ""):
+        out["group"] = f"written:{out['group']}"
+    return out
+
+
+def fit_logistic_examples(
+    emb: Any, examples: Sequence[TrainingExample], codebook: Codebook, args: TrainingArguments
+) -> Any:
+    """The ``head_fit="logistic"`` stage on embeddings ``emb`` ``[N, H]`` of ``examples``.
+
+    Shared by :func:`train` and the evaluation's estimator of the same recipe. Example weights
+    are the examples' own (written and description weights); real records (not written, not
+    descriptions) fit the temperatures when there are enough of them.
+    """
+    from nokoding.training.logistic import fit_logistic_heads
+
+    labels = list(codebook.sentiment_labels)
+    return fit_logistic_heads(
+        emb, [[codebook.index(c) for c in e.code_ids] for e in examples],
+        [labels.index(e.sentiment) if e.sentiment is not None else None for e in examples],
+        codebook.n_codes, len(labels), weights=[e.weight for e in examples],
+        calibrate=[e.source == "record" and not e.written for e in examples], C=args.logistic_c,
+        balanced=args.class_weighting == "balanced", calibration_folds=args.calibration_folds, seed=args.seed,
+    )
+
+
+def set_linear_heads(model: CodingModel, heads: Any) -> None:
+    """Copy fitted :class:`~nokoding.training.logistic.LogisticHeads` into the model's linear heads."""
+    from nokoding.model.heads import LinearHead
+
+    pairs = [(model.code_head, heads.code)]
+    if heads.sentiment is not None:
+        pairs.append((model.sentiment_head, heads.sentiment))
+    with torch.no_grad():
+        for head, fitted in pairs:
+            if not isinstance(head, LinearHead):
+                raise TypeError("logistic heads need linear heads")
+            head.linear.weight.copy_(torch.as_tensor(fitted.weight, dtype=head.linear.weight.dtype))
+            head.linear.bias.copy_(torch.as_tensor(fitted.bias, dtype=head.linear.bias.dtype))
+            head.center.copy_(torch.as_tensor(fitted.center, dtype=head.center.dtype))
+
+
 def train(
     data: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     *,
@@ -355,6 +412,8 @@ def train(
     strategy: str = "lora",
     out_dir: str | os.PathLike[str] | None = None,
     args: TrainingArguments | None = None,
+    written: str | os.PathLike[str] | Iterable[Mapping[str, Any]] | None = None,
+    written_weight: float = 1.0,
     **overrides: Any,
 ) -> CodingModel:
     """Fine-tune a coding model on hand-coded records.
@@ -369,6 +428,12 @@ def train(
             encoder weights except the word embeddings) or ``"frozen"`` (heads only).
         out_dir: if given, the trained model is saved there (see :mod:`nokoding.model.io`).
         args: hyper-parameters; ``**overrides`` replace single fields (``epochs=3``).
+        written: a corpus of statements written as training examples for the same codebook
+            (name, folder, JSON Lines file or records; ``code_id`` empty = a text with no code),
+            added to ``data``. Records of ``data`` marked ``"source": "written"`` count as
+            written too. Written statements are never evidence and never fit the temperature
+            when real records can.
+        written_weight: loss/sample weight of each written example (real records: 1).
 
     Returns:
         The trained :class:`CodingModel` in eval mode; ``model.training_log`` holds the log
@@ -382,20 +447,33 @@ def train(
     args = replace(args or TrainingArguments(), **overrides)
     if strategy not in ("lora", "full", "frozen"):
         raise ValueError(f"unknown fine-tuning strategy {strategy!r}; use 'lora', 'full' or 'frozen'")
+    if written_weight < 0:
+        raise ValueError(f"written_weight must be ≥ 0, got {written_weight}")
     records, codebook = load_training_data(data, codebook)
     origin = str(data) if isinstance(data, (str, os.PathLike)) else "records"
+    if written is not None:
+        extra, _ = load_training_data(written, codebook)
+        records = [*records, *(_as_written(r) for r in extra)]
+        origin += f" + written {written}" if isinstance(written, (str, os.PathLike)) else " + written records"
     examples = build_examples(
         records, codebook, use_descriptions=args.use_descriptions, description_weight=args.description_weight,
-        origin=origin,
+        origin=origin, written_weight=written_weight,
     )
+    examples = [e for e in examples if e.weight > 0]
+    logistic = args.head_fit == "logistic"
     with seeded(args.seed, deterministic=args.deterministic):
         model = CodingModel.from_backbone(
-            backbone, codebook, strategy=strategy, lora=args.lora(), code_head=args.code_head,
-            sentiment_head=args.sentiment_head, category_aggregation=args.category_aggregation,
+            backbone, codebook, strategy=strategy, lora=args.lora(),
+            code_head="linear" if logistic else args.code_head,
+            sentiment_head="linear" if logistic else args.sentiment_head,
+            category_aggregation="sum" if logistic else args.category_aggregation,
             max_length=args.max_length, train_word_embeddings=args.train_word_embeddings,
+            code_probability="softmax" if logistic else "sigmoid",
+            no_code_class=logistic and any(e.source == "record" and not e.code_ids for e in examples),
+            predicts_sentiment=any(e.sentiment is not None for e in examples),
         )
         run = _Run(model, examples, args)
-        head_ticks = 1 if args.head_fit == "calibrate" else args.head_steps
+        head_ticks = 1 if args.head_fit in ("calibrate", "logistic") else args.head_steps
         total = head_ticks + (run.encoder_steps() if strategy != "frozen" else 0)
         if args.progress:
             from tqdm.auto import tqdm
@@ -419,7 +497,7 @@ def train(
                 run.bar.close()
     model.eval()
     if args.evidence:
-        recs = [e for e in examples if e.source == "record"]
+        recs = [e for e in examples if e.source == "record" and e.code_ids and not e.written]
         emb = model.embed([e.text for e in recs])
         model.evidence = EvidenceStore.build(
             emb, [e.id for e in recs], [e.text for e in recs], [e.code_ids for e in recs]
@@ -431,6 +509,9 @@ def train(
     model.training_log = run.log
     model.data_summary = summary
     model.training_args = {"backbone": str(backbone), "strategy": strategy, **args.to_dict()}
+    if written is not None or any(e.written for e in examples):
+        model.training_args.update(written=str(written) if isinstance(written, (str, os.PathLike)) else "records",
+                                   written_weight=written_weight)
     if out_dir is not None:
         model.save_pretrained(Path(out_dir))
     return model

@@ -44,8 +44,9 @@ def _tables(md: str) -> dict[str, list[list[str]]]:
 def test_files_are_written(written):
     report, out = written
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["tiny.json", "tiny.md", "tiny_confusion_category.png", "tiny_reliability.png"]
-    for png in ("tiny_confusion_category.png", "tiny_reliability.png"):
+    assert names == ["tiny.json", "tiny.md", "tiny_confusion_category.png", "tiny_coverage.png",
+                     "tiny_reliability.png"]
+    for png in ("tiny_confusion_category.png", "tiny_coverage.png", "tiny_reliability.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     on_disk = json.loads((out / "tiny.json").read_text(encoding="utf-8"))
     assert on_disk["methods"].keys() == report["methods"].keys()
