@@ -1,8 +1,9 @@
-"""Does the int8 runtime change the suggestions? fp32 against int8 with the shipped model.
+"""Does a faster runtime change the suggestions? fp32 against int8 (or bf16) with the shipped model.
 
 Runs the shipped model (``models/thesis-mrs``, real me5-small weights) through
 :func:`nokoding.inference.predict` twice, ``runtime="fp32"`` and ``runtime="int8"`` (dynamic
-int8 quantisation of the linear layers), on
+int8 quantisation of the linear layers) or, with ``--runtime bf16``, ``runtime="bf16"`` (a
+bfloat16 copy; fast on CPUs with AMX/AVX-512-BF16), on
 
 * the 113 thesis quotes (``corpora/thesis_mrs``), whose hand coding also gives macro-F1 for
   both runtimes — these quotes are the model's training data, so the F1 values are
@@ -16,11 +17,13 @@ int8 quantisation of the linear layers), on
   interview speech, not training data; no labels. Skipped when the thesis file is not there.
 
 It reports how often the top code, the top category and the sentiment agree, the largest
-probability difference, and the macro-F1 difference, then writes
-``benchmarks/results/int8_agreement_cpu.json`` and ``.md``. CPU only (int8 is a CPU runtime);
-about a minute on 2 cores.
+probability difference, the macro-F1 difference and the seconds each runtime took for all
+the texts (after a warm-up), then writes ``benchmarks/results/<runtime>_agreement_cpu.json``
+and ``.md`` with the model's fingerprint and the CPU's capabilities — the file
+``runtime="auto"`` reads (:mod:`nokoding.inference.auto`). CPU only; a few minutes on 2 cores.
 
     python benchmarks/bench_int8_agreement.py
+    python benchmarks/bench_int8_agreement.py --runtime bf16
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +49,20 @@ def _scores(model: Any, texts: list[str], runtime: str) -> dict[str, np.ndarray]
     return {"code": code_p, "category": model.category_probabilities(code_p), "sentiment": sent_p}
 
 
-def compare(model: Any, texts: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Agreement of the fp32 and int8 runtimes on ``texts``: per task, top-label agreement and
-    the largest absolute probability difference."""
-    fp32, int8 = _scores(model, texts, "fp32"), _scores(model, texts, "int8")
+SECONDS = {"fp32": 0.0}
+
+
+def _timed_scores(model: Any, texts: list[str], runtime: str) -> dict[str, np.ndarray]:
+    start = time.perf_counter()
+    out = _scores(model, texts, runtime)
+    SECONDS[runtime] = SECONDS.get(runtime, 0.0) + time.perf_counter() - start
+    return out
+
+
+def compare(model: Any, texts: list[str], runtime: str = "int8") -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Agreement of the fp32 runtime and ``runtime`` on ``texts``: per task, top-label agreement
+    and the largest absolute probability difference."""
+    fp32, int8 = _timed_scores(model, texts, "fp32"), _timed_scores(model, texts, runtime)
     out: dict[str, Any] = {"n_texts": len(texts)}
     for task in ("code", "category", "sentiment"):
         same = fp32[task].argmax(1) == int8[task].argmax(1)
@@ -83,6 +97,7 @@ def prose_segments(thesis: Path, first: str, end: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="thesis-mrs")
+    parser.add_argument("--runtime", default="int8", choices=("int8", "bf16"))
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks/results")
     args = parser.parse_args(argv)
 
@@ -91,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     from nokoding import corpora, load_model
     from nokoding.evaluate.metrics import macro_f1
     from nokoding.evaluate.splits import record_code_id
+    from nokoding.inference.auto import model_fingerprint
+    from nokoding.inference.cpu import cpu_capabilities
     from nokoding.inference.int8 import SMOOTHING_ALPHA, Int8Linear, calibration_texts
     from nokoding.inference.runtime import prepare_model
     from nokoding.ingest import read
@@ -100,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     codebook = model.codebook
     records = corpora.load_records("thesis_mrs")
     texts = [r["text"] for r in records]
-    thesis, fp32, int8 = compare(model, texts)
+    rt = args.runtime
+    _scores(model, texts[:8], "fp32"), _scores(model, texts[:8], rt)  # warm-up: prepared copies, not timed
+    thesis, fp32, int8 = compare(model, texts, rt)
 
     code_ids = list(codebook.code_ids)
     gold_code = np.array([code_ids.index(record_code_id(r, codebook)) for r in records])
@@ -113,52 +132,67 @@ def main(argv: list[str] | None = None) -> int:
                              ("sentiment", gold_sent, has_sent)):
         a = macro_f1(gold[mask], fp32[task].argmax(1)[mask])
         b = macro_f1(gold[mask], int8[task].argmax(1)[mask])
-        f1[task] = {"fp32": a, "int8": b, "int8_minus_fp32_points": 100 * (b - a)}
+        f1[task] = {"fp32": a, rt: b, f"{rt}_minus_fp32_points": 100 * (b - a)}
     thesis["macro_f1_in_sample"] = f1
 
     example_texts = [s.text for doc in read(ROOT / "corpora/examples") for s in segment(doc)]
-    examples, _, _ = compare(model, example_texts)
+    examples, _, _ = compare(model, example_texts, rt)
     thesis_txt = ROOT.parent / "shared" / "seed" / "thesis.txt"
     chapters = {}
     for key, (first, end) in CHAPTERS.items():
         prose = prose_segments(thesis_txt, first, end)
         if prose:
-            chapters[key] = compare(model, prose)[0]
+            chapters[key] = compare(model, prose, rt)[0]
 
-    quantised = prepare_model(model, torch.device("cpu"), "int8")
+    import os
+
     result = {
-        "command": "python benchmarks/bench_int8_agreement.py",
+        "command": "python benchmarks/bench_int8_agreement.py" + ("" if rt == "int8" else f" --runtime {rt}"),
+        "runtime": rt,
         "model": args.model,
-        "int8": {"alpha": SMOOTHING_ALPHA, "calibration_texts": len(calibration_texts(model)),
-                 "int8_layers": sum(isinstance(m, Int8Linear) for m in quantised.modules()),
-                 "activation_scales": "one per token"},
+        "model_fingerprint": model_fingerprint(model),
+        "seconds_all_texts": {k: round(SECONDS[k], 2) for k in ("fp32", rt)},
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads()},
+                    "quantized_engine": torch.backends.quantized.engine, "threads": torch.get_num_threads(),
+                    "cpu": cpu_capabilities().as_dict(), "load_average_1min_end": round(os.getloadavg()[0], 2)},
         "thesis_quotes": thesis,
         "example_transcripts": examples,
         **chapters,
     }
+    if rt == "int8":
+        quantised = prepare_model(model, torch.device("cpu"), "int8")
+        result["int8"] = {"alpha": SMOOTHING_ALPHA, "calibration_texts": len(calibration_texts(model)),
+                          "int8_layers": sum(isinstance(m, Int8Linear) for m in quantised.modules()),
+                          "activation_scales": "one per token"}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     from nokoding.atomic import atomic_write_text
 
-    atomic_write_text(args.out_dir / "int8_agreement_cpu.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(args.out_dir / "int8_agreement_cpu.md", _markdown(result))
+    atomic_write_text(args.out_dir / f"{rt}_agreement_cpu.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out_dir / f"{rt}_agreement_cpu.md", _markdown(result))
     sys.stdout.write(_markdown(result))
     return 0
 
 
 def _markdown(r: dict[str, Any]) -> str:
+    rt = r.get("runtime", "int8")
+    what = (("int8 = the encoder's linear layers smoothed (SmoothQuant, α = "
+             f"{r['int8']['alpha']}, calibrated on the model's {r['int8']['calibration_texts']} training "
+             "segments) and dynamically quantised: 7-bit weights with one scale per output row, 8-bit "
+             "activations with one scale per token, so a segment's result does not depend on its batch "
+             "(`nokoding.inference.int8`).") if rt == "int8" else
+            "bf16 = a bfloat16 copy of the model (weights and activations; logits returned as float32).")
+    cpu = r["machine"].get("cpu", {})
+    secs = r.get("seconds_all_texts", {})
     lines = [
-        "# int8 against fp32 — the shipped model on CPU",
+        f"# {rt} against fp32 — the shipped model on CPU",
         "",
-        ("int8 = the encoder's linear layers smoothed (SmoothQuant, α = "
-         f"{r['int8']['alpha']}, calibrated on the model's {r['int8']['calibration_texts']} training "
-         "segments) and dynamically quantised: 7-bit weights with one scale per output row, 8-bit "
-         "activations with one scale per token, so a segment's result does not depend on its batch "
-         "(`nokoding.inference.int8`)."),
+        what,
         "",
-        (f"Command: `{r['command']}`; model `{r['model']}`; torch {r['machine']['torch']}, quantized engine "
-         f"`{r['machine']['quantized_engine']}`, {r['machine']['threads']} threads."),
+        (f"Command: `{r['command']}`; model `{r['model']}` (fingerprint `{r.get('model_fingerprint')}`); "
+         f"torch {r['machine']['torch']}, quantized engine `{r['machine']['quantized_engine']}`, "
+         f"{r['machine']['threads']} threads; CPU {cpu.get('model')} ({', '.join(cpu.get('flags', []))})."
+         + (f" Time for all texts (after a warm-up): fp32 {secs.get('fp32')} s, {rt} {secs.get(rt)} s "
+            f"(1-min load average at the end {r['machine'].get('load_average_1min_end')})." if secs else "")),
         "",
         "| texts | n | top code agrees | top category agrees | sentiment agrees | largest code-probability difference |",
         "|---|---:|---:|---:|---:|---:|",
@@ -174,9 +208,9 @@ def _markdown(r: dict[str, Any]) -> str:
                      f"{x['category']['top_label_agreement']:.1%} | {x['sentiment']['top_label_agreement']:.1%} | "
                      f"{x['code']['max_abs_probability_difference']:.4f} |")
     lines += ["", "Macro-F1 against the thesis coding (in-sample: only the difference means anything):", "",
-              "| task | fp32 | int8 | int8 − fp32 (points) |", "|---|---:|---:|---:|"]
+              f"| task | fp32 | {rt} | {rt} − fp32 (points) |", "|---|---:|---:|---:|"]
     for task, v in r["thesis_quotes"]["macro_f1_in_sample"].items():
-        lines.append(f"| {task} | {v['fp32']:.3f} | {v['int8']:.3f} | {v['int8_minus_fp32_points']:+.1f} |")
+        lines.append(f"| {task} | {v['fp32']:.3f} | {v[rt]:.3f} | {v[f'{rt}_minus_fp32_points']:+.1f} |")
     return "\n".join(lines) + "\n"
 
 

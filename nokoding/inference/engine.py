@@ -76,7 +76,8 @@ class Engine:
             ``"onnx"``),
             ``"cpu"`` or ``"cuda"``.
         runtime: ``"fp32"``, ``"bf16"``, ``"int8"`` or ``"onnx"`` (both CPU only; onnx needs
-            the ``[onnx]`` extra); ``None`` = ``"bf16"`` on a
+            the ``[onnx]`` extra), or ``"auto"`` (:mod:`nokoding.inference.auto`; the
+            attribute ``runtime`` then holds the choice); ``None`` = ``"bf16"`` on a
             GPU, ``"fp32"`` on the CPU. See :mod:`nokoding.inference.runtime`.
         max_batch_tokens: padded tokens per batch (rows × longest row); ``None`` = sized
             for the device (:func:`~nokoding.inference.runtime.default_max_batch_tokens`).
@@ -110,6 +111,10 @@ class Engine:
         self.device = resolve_device(device, runtime)
         self.runtime = runtime or default_runtime(self.device)
         check_runtime(self.runtime, self.device)  # at construction, before any text is read
+        if self.runtime == "auto":
+            from nokoding.inference.auto import auto_runtime
+
+            self.runtime = auto_runtime(model, self.device)  # type: ignore[arg-type]
         if self.device.type == "cpu" or threads is not None:
             configure_threads(threads)
         self.compile = compile

@@ -13,6 +13,9 @@ Runtimes:
 * ``"onnx"`` — CPU only: the model exported to ONNX and run in float32 by ONNX Runtime with
   fused attention/GELU/LayerNorm kernels (needs the ``[onnx]`` extra) — see
   :mod:`nokoding.inference.onnx_runtime`. Same outputs as fp32 up to float rounding.
+* ``"auto"`` — ``"bf16"`` on a GPU; on the CPU ``"bf16"`` only with bf16 matrix
+  instructions (AMX/AVX-512-BF16) and a measured agreement with fp32 of at least 99 % for
+  this model, else ``"fp32"`` (:mod:`nokoding.inference.auto`).
 
 Fork safety: after ``os.fork`` (``multiprocessing``'s default start method on Linux) a child
 process cannot use the OpenMP thread pool that its parent's torch calls started — its
@@ -62,9 +65,9 @@ __all__ = [
 ]
 
 Device = Literal["auto", "cpu", "cuda"]
-Runtime = Literal["fp32", "int8", "bf16", "onnx"]
+Runtime = Literal["fp32", "int8", "bf16", "onnx", "auto"]
 #: The inference runtimes (see the module docstring).
-RUNTIMES: tuple[str, ...] = ("fp32", "int8", "bf16", "onnx")
+RUNTIMES: tuple[str, ...] = ("fp32", "int8", "bf16", "onnx", "auto")
 #: Runtimes that run on the CPU only (``device="auto"`` gives them the CPU).
 CPU_RUNTIMES: tuple[str, ...] = ("int8", "onnx")
 
@@ -324,6 +327,10 @@ def prepare_model(
         ModuleNotFoundError: ``"onnx"`` without the ``[onnx]`` extra.
     """
     check_runtime(runtime, device)
+    if runtime == "auto":
+        from nokoding.inference.auto import auto_runtime
+
+        runtime = auto_runtime(model, device)
     if compile and runtime == "onnx":
         raise ValueError("compile=True does not apply to runtime onnx (ONNX Runtime runs its own fused graph)")
     dtype = torch.bfloat16 if runtime == "bf16" else torch.float32
