@@ -39,7 +39,8 @@ class CuePiece:
     """The words of one speaker in one cue.
 
     ``speaker`` is ``None`` when the cue gives none; ``timed`` is False for text that had no
-    timing line of its own (it carries the times of the cue before it).
+    timing line of its own (it carries the times of the cue before it); ``line`` is the
+    cue's first line in the file (1-based, 0 when unknown).
     """
 
     speaker: str | None
@@ -48,6 +49,7 @@ class CuePiece:
     end_time: float
     cue_id: str | None
     timed: bool = True
+    line: int = 0
 
 
 def document_from_cues(
@@ -73,6 +75,7 @@ def document_from_cues(
     pieces = [p for p in pieces if p.text]
     if not pieces:
         raise TranscriptError(source, "no cue has any text")
+    notes = notes + _continue_unnamed(pieces, str(source) if source is not None else "<text>")
     overlaps = mark_overlaps(pieces)
     if any(overlaps):
         notes = notes + (
@@ -145,6 +148,41 @@ def mark_overlaps(pieces: list[CuePiece]) -> list[bool]:
                 if pa.end_time > pa.start_time:
                     flags[a] = flags[b] = True
     return flags
+
+
+def _continue_unnamed(pieces: list[CuePiece], where: str) -> tuple[str, ...]:
+    """Give a cue without a speaker, in a file whose other cues name theirs, the speaker of
+    the cue before it (a turn split over several cues); say so, with the lines.
+
+    A cue without a speaker before any named cue keeps none (role unknown) and is named in
+    a note too.
+    """
+    if not any(p.speaker for p in pieces):
+        return ()
+    continued: list[CuePiece] = []
+    orphans: list[CuePiece] = []
+    previous: str | None = None
+    for p in pieces:
+        if p.speaker is None:
+            if previous is not None:
+                p.speaker = previous
+                continued.append(p)
+            else:
+                orphans.append(p)
+        previous = p.speaker
+    notes = []
+
+    def places(found: list[CuePiece]) -> str:
+        shown = ", ".join(str(p.line) for p in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        return f"line{'s' if len(found) > 1 else ''} {shown}"
+
+    if continued:
+        notes.append(f"{where}, {places(continued)}: cue(s) without a speaker name were read as the words of "
+                     f"the speaker of the cue before (first: {continued[0].speaker!r}); check that they are")
+    if orphans:
+        notes.append(f"{where}, {places(orphans)}: cue(s) before the first named speaker have no speaker; "
+                     "their role is unknown and they are not coded by default (--all-speakers shows them)")
+    return tuple(notes)
 
 
 def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules) -> None:

@@ -20,6 +20,8 @@ text files:
   paragraph after it is not given the last row's speaker.
 
 Headers, footers, footnotes, comments and text boxes are not speech and are not read.
+Reading notes name places as "paragraph N", counting the paragraphs that have text and the
+table rows, in document order (empty paragraphs are not counted).
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ def read_docx(
     parts: list[str] = []
     labels: dict[int, LinePrefix] = {}
     resets: set[int] = set()
+    starts: list[int] = []
     pos = 0
     for block in blocks:
         rendered, head = _render(block)
@@ -158,6 +161,7 @@ def read_docx(
             labels[pos] = LinePrefix(block.label, False, time, len(normalize_text(head)))
         if block.after_table:
             resets.add(pos)
+        starts.append(pos)
         parts.append(rendered)
         pos += len(rendered)
     text = "".join(parts)
@@ -165,7 +169,7 @@ def read_docx(
         raise TranscriptError(path, "the document has no text")
     return parse_text(
         text, doc_id=doc_id, source=path, fmt="docx", rules=rules, notes=notes,
-        structure=TextStructure(labels, frozenset(resets)),
+        structure=TextStructure(labels, frozenset(resets), tuple(starts)),
     )
 
 

@@ -11,6 +11,8 @@ Recognised line openings (spaces and tabs around the parts are allowed)::
     INTERVJUER 00:01:02 ...           Kari Nordmann  0:03          (label and time, no colon)
     [0:00:05.2 - 0:00:11.0] I: ...    P1: ...
     [Kari Nordmann] 10:01:02          (Zoom's saved transcript; alone on its line)
+    I<tab>Hvor lenge ...              IP<tab>I seks år.            (a tab instead of the colon)
+    INT – Hva legger du i ...         RESP – Det er ...            (a dash after a role word)
 
 A label may also stand alone on its line, without a colon (:meth:`LabelMatcher.alone`;
 :mod:`nokoding.ingest.text` decides when such a line counts).
@@ -19,7 +21,8 @@ A *label* is either a known role word (:data:`nokoding.ingest.roles.DEFAULT_INTE
 :data:`~nokoding.ingest.roles.DEFAULT_INFORMANT_LABELS`, plus any configured ones), in any
 case, optionally followed by a number or one capital letter ("Informant 3", "I1",
 "Deltaker B"), or a *name*: one to three capitalised words ("Kari", "Kari Nordmann",
-"Per H."). It must be followed by a colon and then whitespace or the end of the line.
+"Per H."). It must be followed by a colon and then whitespace or the end of the line, or,
+written with a capital letter, by a tab (any label) or a spaced dash (role words only).
 
 Because "Problemet: ..." also looks like a name and a colon, a name counts as a label
 only if the same name opens at least :data:`MIN_NAME_LABELS` lines of the file and is
@@ -163,6 +166,8 @@ class LabelMatcher:
                 |
                     {_BOLD}?[ \t]+(?:[-–—][ \t]*)?(?P<t4>{_LABEL_STAMP}){_BOLD}?
                     (?:[ \t]*:)?(?:[ \t]+|$)(?:[-–—][ \t]*)?
+                |
+                    (?P<sep>[ ]*\t[ \t]*|[ \t]+[-–—][ \t]+)(?=\S)
                 )
             )?
             """,
@@ -191,7 +196,7 @@ class LabelMatcher:
         time_text = m.group("t1") or m.group("t2") or m.group("t3") or m.group("t4")
         role, name = m.group("role"), m.group("name")
         label = " ".join((m.group("lab") or "").split()) or None
-        if name is not None and not _acceptable_name(name, names, label):
+        if name is not None and not _acceptable_name(name, names, label) or not _acceptable_separator(m, label):
             # not a label after all: keep only a leading timestamp
             if m.group("t1"):
                 t1_end = m.end("t1")
@@ -213,7 +218,8 @@ class LabelMatcher:
         if m is None or m.group("name") is None:
             return None
         name = m.group("name").strip()
-        return " ".join(m.group("lab").split()) if _acceptable_name(name, None) else None
+        label = " ".join(m.group("lab").split())
+        return label if _acceptable_name(name, None) and _acceptable_separator(m, label) else None
 
     def alone(self, line: str) -> tuple[LinePrefix, str | None] | None:
         """A label standing alone on ``line`` without a colon ("Intervjuer", "Kari Nordmann",
@@ -239,6 +245,15 @@ def trailing_stamp_start(line: str) -> int:
     """Offset where a trailing timestamp (``[00:12:31]``, ``#00:12:31-4#``) begins, else ``len(line)``."""
     m = _TRAILING_STAMP.search(line)
     return m.start() if m else len(line)
+
+
+def _acceptable_separator(m: re.Match[str], label: str | None) -> bool:
+    """A label without a colon, separated from the words by a tab or a dash ("I<tab>...",
+    "INT – ..."), must be capitalised; the dash is taken after role words only."""
+    sep = m.group("sep")
+    if not sep or not label:
+        return True
+    return label[0].isupper() and ("\t" in sep or m.group("role") is not None)
 
 
 def _acceptable_name(name: str, names: frozenset[str] | None, label: str | None = None) -> bool:

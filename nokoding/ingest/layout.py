@@ -10,7 +10,8 @@ text (what became turn words) for signs of speaker labels that the rules of
 * **lines opening with a word and a time** ("kari 00:01:02", "Person 1 - 0:03");
 * **lines opening with the same short word and a colon** ("ola: ...", "p2: ...");
 * **questions in alternation** in a file without any labels (a question mark at the end
-  of every other paragraph: the interviewer's questions are coded as informant speech).
+  of every other paragraph, or of every other line when the turns are not separated by
+  blank lines: the interviewer's questions are coded as informant speech).
 
 Each finding becomes a note in ``Document.warnings`` naming the lines and what to pass
 (``interviewer=`` / ``--interviewer LABEL`` of ``nokoding tag`` and ``nokoding segment``,
@@ -23,7 +24,9 @@ speaker, unlabelled text and these notes.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nokoding.document import Document, SpeakerTurn
@@ -113,18 +116,37 @@ def _line_numbers(text: str, turns: tuple[SpeakerTurn, ...]) -> list[tuple[int, 
     return out
 
 
-def _places(numbers: list[int]) -> str:
+def _format_places(numbers: list[int], unit: str = "line") -> str:
     shown = ", ".join(str(n) for n in numbers[:5])
-    return f"line{'s' if len(numbers) > 1 else ''} {shown}" + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+    return f"{unit}{'s' if len(numbers) > 1 else ''} {shown}" + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
 
 
-def unrecognised_label_notes(text: str, turns: tuple[SpeakerTurn, ...], where: str) -> list[str]:
+def _alternating(ends: list[bool]) -> bool:
+    """Questions (True) in alternation with other units, often enough to be an interview."""
+    questions = sum(ends)
+    alternating = sum(1 for a, b in zip(ends, ends[1:]) if a != b)
+    return len(ends) >= 4 and questions >= 2 and questions * 3 >= len(ends) and alternating * 2 >= len(ends) - 1
+
+
+def unrecognised_label_notes(
+    text: str, turns: tuple[SpeakerTurn, ...], where: str, *, paragraphs: Sequence[int] = ()
+) -> list[str]:
     """Notes on what looks like speaker labels inside the spoken text (module docstring).
 
     Args:
         text: the document text; ``turns``: its turns (offsets into ``text``).
         where: the file name for the notes (or ``"<text>"``).
+        paragraphs: start offsets of the source's paragraphs (Word); when given, places are
+            named "paragraph N" (the paragraph holding the line) instead of "line N".
     """
+    unit = "paragraph" if paragraphs else "line"
+
+    def _places(numbers: list[int]) -> str:
+        if paragraphs:
+            starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+            numbers = list(dict.fromkeys(bisect_right(paragraphs, starts[n - 1]) for n in numbers))
+        return _format_places(numbers, unit)
+
     lines = _line_numbers(text, turns)
     advice = ("if it is a speaker label, pass it with --interviewer LABEL when it is the interviewer's, "
               "or for an informant with --informant LABEL (nokoding segment; informant_labels= in Python)")
@@ -156,16 +178,20 @@ def unrecognised_label_notes(text: str, turns: tuple[SpeakerTurn, ...], where: s
     for label, numbers in colon.items():
         if len(numbers) >= 2:
             notes.append(f"{where}: {_places(numbers)}: lines open with '{label}:' but were read as speech; {advice}")
-    if not any(t.speaker for t in turns) and len(turns) >= 4:
-        ends = [text[t.start : t.end].rstrip().endswith("?") for t in turns]
-        questions = sum(ends)
-        alternating = sum(1 for a, b in zip(ends, ends[1:]) if a != b)
-        if questions >= 2 and questions * 3 >= len(turns) and alternating * 2 >= len(turns) - 1:
-            numbers = [text.count("\n", 0, t.start) + 1 for t, q in zip(turns, ends) if q]
-            notes.append(
-                f"{where}: no speaker labels were found, but {questions} of {len(turns)} paragraphs end with "
-                f"a question mark, in alternation ({_places(numbers)}): the interviewer's questions are read "
-                "as informant speech. Label the turns (e.g. 'I:' and 'Informant:') or pass "
-                "--interviewer/--informant with the labels used"
-            )
+    if not any(t.speaker for t in turns):
+        # paragraphs first, then lines (one turn per line without a blank line between them)
+        paragraph_ends = [(text.count("\n", 0, t.start) + 1, text[t.start : t.end].rstrip().endswith("?"))
+                          for t in turns]
+        line_ends = [(n, line.rstrip().endswith("?")) for n, line, _ in lines if line.strip()]
+        for kind, units in (("paragraphs", paragraph_ends), ("lines", line_ends)):
+            ends = [q for _, q in units]
+            if _alternating(ends):
+                numbers = [n for n, q in units if q]
+                notes.append(
+                    f"{where}: no speaker labels were found, but {sum(ends)} of {len(ends)} {kind} end with "
+                    f"a question mark, in alternation ({_places(numbers)}): the interviewer's questions are "
+                    "read as informant speech. Label the turns (e.g. 'I:' and 'Informant:') or pass "
+                    "--interviewer/--informant with the labels used"
+                )
+                break
     return notes

@@ -15,7 +15,9 @@ Only informant turns are coded by default, so every turn gets a role
    e.g. Teams voice tags) are compared by the number of their turns that contain a question
    mark; the one with most is the interviewer (ties: the one who spoke first), provided
    they asked at least one question and at least two speakers are labelled. A note saying so is added to ``Document.warnings``.
-   All other speakers are informants.
+   All other speakers are informants. When two or more speakers are labelled and none of
+   them is found to be the interviewer (no question marks, e.g. "Fortell om ..."), every
+   speaker is an informant and a note says so and what to pass.
 
 Turns without a speaker (unlabelled text before the first label, cues without a voice)
 are informants when the document has no speaker labels at all (a plain text to code as a
@@ -145,6 +147,13 @@ def assign_roles(
             note = (
                 f"interviewer inferred from questions: {top!r} asked questions in "
                 f"{questions[top]} of {n_turns} turns (override with interviewer=... or the CLI's --interviewer)"
+            )
+        else:
+            shown = ", ".join(repr(s) for s in rest[:5]) + (" ..." if len(rest) > 5 else "")
+            note = (
+                f"no interviewer could be identified among the speakers {shown} (no interviewer label, "
+                "no questions): every speaker is coded as an informant; pass the interviewer's label "
+                "with --interviewer NAME (interviewer= in Python)"
             )
     roles: list[Role] = []
     for s in speakers:

@@ -29,9 +29,11 @@ before it starts, a SubRip block whose timing line is malformed (``->``), and a 
 whose first line is not ``WEBVTT``.
 
 Tags: only real cue tags are removed: ``<i>``, ``<b>``, ``<u>``, ``<s>``, ``<ruby>``,
-``<rt>``, ``<lang …>``, ``<font …>``, ``<v …>``, ``<c…>``, ``<br>``, timestamp tags
+``<rt>`` (with WebVTT classes such as ``<i.loud>``, never with other words: "a<b og b>c"
+is text), ``<lang …>``, ``<font …>``, ``<v …>``, ``<c…>``, ``<br>``, timestamp tags
 ``<00:01.000>`` and SubRip/ASS override blocks ``{\\an8}``. Any other ``<`` is text
-("under <10 % og >50 %" stays as written).
+("under <10 % og >50 %" stays as written). The number on the first line of a block
+without a timing line is its id, not text.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ _TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")
 _ARROW = re.compile(r"^\s*(\S+?)\s*-->\s*(\S+)(?:\s.*)?$")
 _ALMOST_TIMING = re.compile(r"\d{1,2}:\d{1,2}[^\n]*(?:->|- ?>|—>|–>|=>)[^\n]*\d{1,2}:\d{1,2}")
 _CUE_TAG = re.compile(
-    r"</?(?:[ibus]|ruby|rt|lang|font|v|c|span)(?=[\s.>/])[^<>\n]*>"
+    r"</?(?:[ibus]|ruby|rt)(?:\.[\w.-]*)?[ \t]*/?>"
+    r"|</?(?:lang|font|v|c|span)(?=[\s.>/])[^<>\n]*>"
     r"|<br\s*/?>"
     r"|<\d+(?::\d{1,2}){1,2}(?:[.,]\d{1,3})?>"
     r"|\{\\[^{}\n]*\}",
@@ -286,7 +289,7 @@ def _untimed_block(
             )
     body = list(enumerate(block, start=block_start + 1))
     cue_id = None
-    if fmt == "srt" and len(body) > 1 and body[0][1].strip().isdigit():
+    if len(body) > 1 and body[0][1].strip().isdigit():
         cue_id = body[0][1].strip()
         body = body[1:]
     start, end = previous_times()

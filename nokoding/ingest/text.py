@@ -17,6 +17,14 @@ Rules (labels and timestamps: :mod:`nokoding.ingest.labels`):
   the next turn, like a timestamp line.
 * A timestamp at the end of a line (``[00:12:31]``, f4's ``#00:12:31-4#``) is not speech:
   it is left out of the turn and sets the turn's end time.
+* A name with a colon must open at least :data:`~nokoding.ingest.labels.MIN_NAME_LABELS`
+  lines; in a file that already has two or more speakers whose labels recur, a name that
+  opens only one line (a focus-group participant who speaks once) is a label too, with a
+  note naming its line.
+* Line numbers (``1  I: ...``, ``2  IP: ...``) opening nearly every line, in increasing
+  order, are left out of the text, with a note.
+* Teams' lines "Kari Hansen started transcription" / "... stopped transcription" are not
+  speech: they are left out of the turns, with a note.
 
 ``Document.text`` is the whole normalised file, so offsets are positions in the file as
 the user sees it (after :mod:`~nokoding.ingest.normalize`).
@@ -25,6 +33,8 @@ the user sees it (after :mod:`~nokoding.ingest.normalize`).
 from __future__ import annotations
 
 import dataclasses
+import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +46,7 @@ from nokoding.ingest.labels import (
     MIN_NAME_LABELS,
     LabelMatcher,
     LinePrefix,
+    label_key,
     matcher_for,
     parse_time,
     trailing_stamp_start,
@@ -55,10 +66,39 @@ class TextStructure:
             trusted without the recurrence test).
         resets: line start offsets where the speaker of unlabelled paragraphs is forgotten
             (the first paragraph after a table).
+        paragraphs: start offsets of the source's paragraphs (Word paragraphs with text and
+            table rows, in order); when given, notes name "paragraph N" instead of "line N".
     """
 
     labels: dict[int, LinePrefix] = field(default_factory=dict)
     resets: frozenset[int] = frozenset()
+    paragraphs: tuple[int, ...] = ()
+
+
+#: Line numbers opening a line: "12  I: ...".
+_LINE_NUMBER = re.compile(r"[ \t]*(\d{1,5})(?:[ \t]+|$)")
+#: Teams' transcription events, which are not speech.
+_TRANSCRIPTION_EVENT = re.compile(
+    r"[ \t]*\S[^\n]{0,80}?[ \t]+(?:started|stopped|startet|stoppet|avsluttet)[ \t]+"
+    r"(?:transcription|transkripsjon(?:en)?|transkriberingen?)[ \t]*\.?[ \t]*",
+    re.IGNORECASE,
+)
+
+
+def _numbered_lines(lines: list[str]) -> list[int]:
+    """Per line, where the text begins after a line number, when the file numbers its lines.
+
+    A file numbers its lines when at least three non-blank lines and nine in ten of them open
+    with a number followed by whitespace, in increasing order; otherwise every entry is 0.
+    """
+    hits = [(_LINE_NUMBER.match(line), line) for line in lines]
+    filled = [(m, line) for m, line in hits if line.strip()]
+    numbered = [int(m.group(1)) for m, _ in filled if m is not None]
+    if len(numbered) < 3 or len(numbered) * 10 < len(filled) * 9:
+        return [0] * len(lines)
+    if any(b <= a for a, b in zip(numbered, numbered[1:])):
+        return [0] * len(lines)
+    return [m.end() if m is not None else 0 for m, _ in hits]
 
 
 def parse_text(
@@ -87,12 +127,43 @@ def parse_text(
     """
     rules = rules or RoleRules()
     matcher = matcher_for(rules.role_words)
-    lines = text.split("\n")
+    where = str(source) if source is not None else "<text>"
+    paragraphs = structure.paragraphs if structure is not None else ()
+    raw_lines = text.split("\n")
+    skips = _numbered_lines(raw_lines)
+    lines = [line[k:] for line, k in zip(raw_lines, skips)]
+    place = _placer(raw_lines, paragraphs)
+    added: list[str] = []
+    if any(skips):
+        added.append(f"{where}: the lines are numbered; the numbers at the start of the lines were left out of the text")
+    events = [i for i, line in enumerate(lines) if _TRANSCRIPTION_EVENT.fullmatch(line)]
+    if events:
+        shown = "; ".join(f"{place(i + 1)}: {lines[i].strip()!r}" for i in events[:3])
+        added.append(f"{where}: {shown}{' and more' if len(events) > 3 else ''}: a transcription start/stop "
+                     "notice, not speech; left out of the turns")
     counts = Counter(matcher.candidate_name(line) for line in lines)
     names = frozenset(n for n, c in counts.items() if n is not None and c >= MIN_NAME_LABELS)
+    prefixes = [matcher.match(line, names) for line in lines]
+    established = {p.label for p in prefixes if p.label is not None}
+    if len({label_key(label) for label in established}) >= 2:
+        timed = sum(p.time is not None for p in prefixes if p.label is not None) * 2 > sum(
+            p.label is not None for p in prefixes
+        )
+        once = [
+            n for n, c in counts.items()
+            if n is not None and c == 1 and _like_a_label_line(lines, n, matcher, timed)
+        ]
+        if once:
+            names = names | frozenset(once)
+            at = [i + 1 for i, line in enumerate(lines) if matcher.candidate_name(line) in once]
+            shown = ", ".join(f"{place(n)} ({matcher.candidate_name(lines[n - 1])!r})" for n in at[:5])
+            added.append(f"{where}: {shown}{' and more' if len(at) > 5 else ''}: a name that opens only one "
+                         "line was read as a speaker label, because the file has other speaker labels; if it is "
+                         "not a speaker, join the line to the turn before it")
     alone = _labels_alone(lines, matcher, names)
     forced = dict(structure.labels) if structure is not None else {}
     resets = set(structure.resets) if structure is not None else set()
+    skip_events = set(events)
 
     turns: list[RawTurn] = []
     current: RawTurn | None = None
@@ -114,26 +185,27 @@ def parse_text(
     pending_end: float | None = None
     pos = 0
     for number, line in enumerate(lines):
-        line_start = pos
-        pos += len(line) + 1
-        if line_start in resets:
+        skip = skips[number]
+        line_start = pos + skip
+        pos += skip + len(line) + 1
+        if line_start - skip in resets:
             close()
             last_speaker = ""
-        if not line.strip():
+        if not line.strip() or number in skip_events:
             close()
             continue
         timing = CUE_TIMING_LINE.match(line)
-        if timing is not None and line_start not in forced:
+        if timing is not None and line_start - skip not in forced:
             close()
             pending_time, pending_end = parse_time(timing.group(1)), parse_time(timing.group(2))
             continue
-        if number in alone and line_start not in forced:
+        if number in alone and line_start - skip not in forced:
             close()
             last_speaker = alone[number].label or ""
             if alone[number].time is not None:
                 pending_time = alone[number].time
             continue
-        prefix = forced.get(line_start) or matcher.match(line, names)
+        prefix = forced.get(line_start - skip) or matcher.match(line, names)
         if prefix.label is not None:
             close()
             last_speaker = prefix.label
@@ -163,10 +235,32 @@ def parse_text(
             current.end = b
     close()
     document = finish_document(
-        doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes
+        doc_id=doc_id, text=text, turns=turns, source=source, fmt=fmt, rules=rules, notes=notes + tuple(added)
     )
-    found = unrecognised_label_notes(text, document.turns, str(source) if source is not None else "<text>")
+    found = unrecognised_label_notes(text, document.turns, where, paragraphs=paragraphs)
     return dataclasses.replace(document, warnings=document.warnings + tuple(found)) if found else document
+
+
+def _like_a_label_line(lines: list[str], name: str, matcher: LabelMatcher, timed: bool) -> bool:
+    """The one line opened by ``name`` is shaped like the file's label lines: a timestamp when
+    most labels have one (and none otherwise), and words that start with a capital letter
+    after the label ("Bjørn: Enig.", not "Svakheten: det måles ...")."""
+    for line in lines:
+        if matcher.candidate_name(line) == name:
+            prefix = matcher.match(line, frozenset([name]))
+            words = line[prefix.end :].lstrip(" \t*_\"'«(")
+            return (prefix.time is not None) == timed and (not words or words[0].isupper())
+    return False
+
+
+def _placer(lines: list[str], paragraphs: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    """A function giving "line N" for a 1-based line number, or "paragraph N" of the source."""
+    if not paragraphs:
+        return lambda n: f"line {n}"
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    return lambda n: f"paragraph {bisect_right(paragraphs, starts[n - 1])}"
 
 
 def _labels_alone(lines: list[str], matcher: LabelMatcher, names: frozenset[str]) -> dict[int, LinePrefix]:

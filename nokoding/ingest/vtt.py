@@ -43,7 +43,7 @@ def cue_pieces(
         for n, (voice, words) in enumerate(split_voices(raw, unescape=fmt == "vtt")):
             if voice is None and not cue.timed and n == 0 and pieces:
                 voice = pieces[-1].speaker
-            pieces.append(CuePiece(voice, words, cue.start_time, cue.end_time, cue.cue_id, cue.timed))
+            pieces.append(CuePiece(voice, words, cue.start_time, cue.end_time, cue.cue_id, cue.timed, cue.line))
     name = str(source) if source is not None else "<text>"
     notes = tuple(f"{name}, line {p.line}: {p.message}" for p in problems)
     return pieces, notes
