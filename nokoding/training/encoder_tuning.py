@@ -169,18 +169,18 @@ class EncoderTuningArguments:
         seed: seeds sampling, adapter initialisation and dropout.
     """
 
-    steps: int = 150
+    steps: int = 60
     codes_per_step: int = 8
     statements_per_code: int = 2
     use_descriptions: bool = True
     temperature: float = 0.05
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     weight_decay: float = 0.0
     warmup_fraction: float = 0.1
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
-    top_layers: int | None = None
+    top_layers: int | None = 4
     max_length: int = 128
     seed: int = 0
 
