@@ -315,18 +315,22 @@ def model_key(model: str | os.PathLike[str]) -> str:
 
 
 def run_settings(model: str, top_k: int, roles: Sequence[str], runtime: str | None,
-                 interviewer: Sequence[str] = (), device: str = "auto") -> dict[str, Any]:
+                 interviewer: Sequence[str] = (), device: str = "auto",
+                 informant: Sequence[str] = ()) -> dict[str, Any]:
     """What must match for a finished document to be reused when a run is resumed.
 
     ``runtime`` is recorded only when it is not the default for ``device`` on this machine
     (:func:`resolved_runtime`: ``--runtime fp32`` on a CPU and no ``--runtime`` are the same
-    run), ``interviewer`` only when given — so runs made before they existed stay resumable.
+    run), ``interviewer`` and ``informant`` only when given — so runs made before they
+    existed stay resumable.
     """
     settings: dict[str, Any] = {"model": model, "top_k": top_k, "roles": sorted(roles)}
     if runtime is not None and resolved_runtime(device, None) != resolved_runtime(device, runtime):
         settings["runtime"] = runtime
     if interviewer:
         settings["interviewer"] = sorted(interviewer)
+    if informant:
+        settings["informant"] = sorted(informant)
     return settings
 
 
@@ -569,7 +573,7 @@ def model_suggester(model: str, *, top_k: int = 3, device: str = "auto", runtime
     return run
 
 
-def _default_reader(path: Path, interviewer: tuple[str, ...] = ()) -> Document:
+def _default_reader(path: Path, interviewer: tuple[str, ...] = (), informant: tuple[str, ...] = ()) -> Document:
     import warnings
 
     from nokoding.ingest import TranscriptWarning, read
@@ -577,7 +581,13 @@ def _default_reader(path: Path, interviewer: tuple[str, ...] = ()) -> Document:
     with warnings.catch_warnings():
         # the same notes are in document.warnings and reach the run summary once
         warnings.simplefilter("ignore", TranscriptWarning)
-        document = read(path, interviewer=interviewer or None)
+        if informant:
+            from nokoding.ingest import DEFAULT_INFORMANT_LABELS
+
+            document = read(path, interviewer=interviewer or None,
+                            informant_labels=[*DEFAULT_INFORMANT_LABELS, *informant])
+        else:
+            document = read(path, interviewer=interviewer or None)
     if interviewer and not any(t.role == "interviewer" for t in document.turns):
         # otherwise every speaker, the interviewer too, would be coded as an informant
         from nokoding.ingest import TranscriptError
@@ -588,14 +598,18 @@ def _default_reader(path: Path, interviewer: tuple[str, ...] = ()) -> Document:
     return document
 
 
-def transcript_reader(interviewer: Sequence[str] = ()) -> Callable[[Path], Document]:
+def transcript_reader(interviewer: Sequence[str] = (), informant: Sequence[str] = ()) -> Callable[[Path], Document]:
     """The reader :func:`tag` uses: :func:`nokoding.ingest.read` (format by extension), with
     ``interviewer`` speaker labels when given (every other labelled speaker is then an
     informant; see :mod:`nokoding.ingest.roles`; a file where none of them speaks fails with a
-    :class:`~nokoding.ingest.TranscriptError` naming its labels). Picklable, for the Ray engine."""
+    :class:`~nokoding.ingest.TranscriptError` naming its labels), and ``informant`` labels
+    added to the default informant labels (they are then read as speaker labels too).
+    Picklable, for the Ray engine."""
     import functools
 
-    return functools.partial(_default_reader, interviewer=tuple(interviewer)) if interviewer else _default_reader
+    if not interviewer and not informant:
+        return _default_reader
+    return functools.partial(_default_reader, interviewer=tuple(interviewer), informant=tuple(informant))
 
 
 def document_notes(path: Path | str, document: Document, segments: Sequence[Segment], roles: Sequence[str]) -> list[str]:
@@ -646,6 +660,7 @@ def tag(
     segmenter: Callable[[Document], Sequence[Segment]] | None = None,
     roles: Sequence[str] = DEFAULT_ROLES,
     interviewer: Sequence[str] = (),
+    informant: Sequence[str] = (),
     progress: bool | None = None,
     created: datetime | None = None,
 ) -> TagSummary:
@@ -676,6 +691,8 @@ def tag(
             without a speaker label, ``interviewer`` for the questions).
         interviewer: speaker labels of the interviewer(s), for transcripts whose labels the
             reader does not recognise (see :func:`transcript_reader`); ignored with ``reader``.
+        informant: speaker labels of informants that are not recognised by default (e.g.
+            ``"P"``, ``"ola"``); ignored with ``reader``.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
         created: timestamp for REFI-QDA ``creationDateTime`` (default: none, for
             byte-identical re-exports).
@@ -705,7 +722,7 @@ def tag(
             inputs, summary, started=started, out_dir=out_dir, model=model, formats=formats, top_k=top_k,
             threshold=threshold, device=device, runtime=runtime, force=force, suggester=suggester,
             codebook=codebook, reader=reader, segmenter=segmenter, roles=roles, interviewer=interviewer,
-            progress=progress, created=created,
+            informant=informant, progress=progress, created=created,
         )
 
 
@@ -728,14 +745,15 @@ def _tag_locked(
     segmenter: Callable[[Document], Sequence[Segment]] | None,
     roles: Sequence[str],
     interviewer: Sequence[str],
+    informant: Sequence[str],
     progress: bool | None,
     created: datetime | None,
 ) -> TagSummary:
     """The body of :func:`tag`, run while holding the output folder's lock."""
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device, informant)
     summary.settings = summary_settings(settings, model, device, threshold, formats, runtime)
-    read = reader or transcript_reader(interviewer)
+    read = reader or transcript_reader(interviewer, informant)
     cut = segmenter or _default_segmenter(roles)
     results: list[TaggedDocument] = []
     loaded: list[Suggester] = [suggester] if suggester is not None else []

@@ -44,6 +44,11 @@ def register(app: typer.Typer) -> None:
             help="Speaker label of the interviewer (repeatable), when the transcripts' labels are not "
                  "recognised; every other labelled speaker is then an informant.",
         ),
+        informant: list[str] = typer.Option(
+            [], "--informant", metavar="LABEL",
+            help="A speaker label of an informant that is not recognised by default (repeatable), "
+                 "e.g. 'ola' or 'P'; it is then read as a speaker label.",
+        ),
         force: bool = typer.Option(False, "--force", help="Redo documents finished by an earlier run."),
         engine: str = typer.Option(
             "local", "--engine",
@@ -77,6 +82,7 @@ def register(app: typer.Typer) -> None:
             runtime=runtime,
             roles=tuple(dict.fromkeys(role)),
             interviewer=tuple(interviewer),
+            informant=tuple(informant),
             force=force,
         )
         if engine not in ("local", "ray"):

@@ -205,6 +205,7 @@ def tag_ray(
     max_retries: int = 3,
     roles: Sequence[str] = DEFAULT_ROLES,
     interviewer: Sequence[str] = (),
+    informant: Sequence[str] = (),
     codebook: Codebook | None = None,
     suggester_factory: Callable[[], Suggester] | None = None,
     reader: Callable[[Path], Document] | None = None,
@@ -216,7 +217,7 @@ def tag_ray(
     """Tag transcripts on Ray with the local engine and write the local run's outputs.
 
     Args:
-        inputs, out_dir, model, formats, top_k, threshold, force, roles, interviewer, codebook,
+        inputs, out_dir, model, formats, top_k, threshold, force, roles, interviewer, informant, codebook,
             reader, segmenter, progress, created: as for :func:`nokoding.tagging.tag`.
         address: Ray cluster to join: ``None`` (``$RAY_ADDRESS``, else start a private local
             instance, stopped at the end), ``"auto"`` (the cluster this node belongs to) or
@@ -271,10 +272,10 @@ def tag_ray(
 
     summary = RayTagSummary()
     out, state, files, ids = open_run(inputs, out_dir, summary)
-    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device)
+    settings = run_settings(model_key(model), top_k, roles, runtime, interviewer, device, informant)
     summary.settings = summary_settings(settings, model, device, threshold, fmts, runtime)
-    if reader is None and interviewer:
-        reader = transcript_reader(interviewer)
+    if reader is None and (interviewer or informant):
+        reader = transcript_reader(interviewer, informant)
     run = RunState(out, state, settings, files, ids, flush_seconds=flush_seconds)
 
     if codebook is None and suggester_factory is not None:
