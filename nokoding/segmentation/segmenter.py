@@ -135,10 +135,12 @@ def segment(
     """Cut a document into coding segments.
 
     Args:
-        document: a :class:`Document`, or a ``str`` taken as one informant turn of an
-            in-memory document (id ``""``; normalised first, see
-            :func:`nokoding.ingest.single_turn_document`; offsets point into that
-            normalised text, equal to the input when it was already normalised).
+        document: a :class:`Document`, or a ``str`` read the way a .txt transcript is
+            read (:func:`nokoding.ingest.from_text` with ``format="txt"``: speaker labels,
+            roles and warnings as for a file; id ``""``; offsets point into the normalised
+            text, equal to the input when it was already normalised). To code a whole
+            string as one informant turn without looking for labels, pass
+            ``nokoding.ingest.single_turn_document(text)``.
         roles: which turns to cut (default informant turns only; all three roles for
             every speaker).
         max_sentences: most sentences per segment (≥ 1).
@@ -151,10 +153,12 @@ def segment(
         ``speaker``, ``role``, ``turn_index``, offsets, times (the cues it overlaps, else
         its turn's), ``context``, and ``meta = {"window": k, "windows": n}`` (its position
         among the windows of its turn, plus ``"overlap": True`` when one of its cues
-        overlaps in time with another speaker's). Empty list for a blank string.
+        overlaps in time with another speaker's). Empty list for a blank string (also one
+        of only invisible characters).
 
     Raises:
         ValueError: ``max_sentences`` or ``max_tokens`` below 1, or an unknown role.
+        TranscriptError: a string with labels or timestamps but no speech.
     """
     if max_sentences < 1 or max_tokens < 1:
         raise ValueError(f"max_sentences and max_tokens must be ≥ 1, got {max_sentences}, {max_tokens}")
@@ -163,9 +167,10 @@ def segment(
     if unknown:
         raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {ROLES}")
     if isinstance(document, str):
-        from nokoding.ingest.reader import single_turn_document
+        from nokoding.ingest.reader import from_text, single_turn_document
 
-        document = single_turn_document(document)
+        blank = single_turn_document(document)
+        document = from_text(document, format="txt") if blank.turns else blank
     text = document.text
     out: list[Segment] = []
     question: str | None = None

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nokoding.document import Document, Segment
-from nokoding.ingest import TranscriptError, from_text, normalize_text, read
+from nokoding.ingest import TranscriptError, from_text, normalize_text, read, single_turn_document
 from nokoding.segmentation import ROLES, segment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,8 +174,8 @@ def test_generated_webvtt_transcripts(text, limits, roles):
 
 @settings(max_examples=150, deadline=None)
 @given(st.text(), LIMITS)
-def test_any_string_segments_exactly(text, limits):
-    segs = segment(text, max_sentences=limits[0], max_tokens=limits[1])
+def test_any_string_as_one_turn_segments_exactly(text, limits):
+    segs = segment(single_turn_document(text), max_sentences=limits[0], max_tokens=limits[1])
     norm = normalize_text(text)
     covered = set()
     for s in segs:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nokoding import segment
-from nokoding.ingest import from_text, read
+from nokoding.ingest import from_text, read, single_turn_document
 from nokoding.segmentation import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
@@ -89,13 +89,22 @@ def test_text_turn_times_are_the_turns():
     assert len(first) == 2 and {s.start_time for s in first} == {18.0}
 
 
-def test_a_string_is_one_informant_turn():
+def test_an_unlabelled_string_is_one_informant_turn():
     segs = segment("  Målene kommer ovenfra.\u00a0Vi får lite å si.  ", max_sentences=1)
     assert [s.text for s in segs] == ["Målene kommer ovenfra.", "Vi får lite å si."]
     assert {(s.document_id, s.role, s.speaker, s.context) for s in segs} == {("", "informant", "", None)}
-    assert segment("") == [] and segment(" \n\t ") == []
-    # no labels are parsed in a string
-    assert segment("I: Hei.")[0].text == "I: Hei."
+    assert segment("") == [] and segment(" \n\t ") == [] and segment("\u200b\ufeff") == []
+
+
+def test_a_string_is_read_like_a_txt_transcript():
+    text = "I: Hvordan følges målene opp?\nIP: Gjennom rapporter. Hver måned.\n"
+    segs = segment(text)
+    assert [(s.speaker, s.role, s.text, s.context) for s in segs] == [
+        ("IP", "informant", "Gjennom rapporter. Hver måned.", "Hvordan følges målene opp?")]
+    assert segs == segment(from_text(text, format="txt"))
+    # the whole string as one turn, labels and all, stays reachable
+    whole = segment(single_turn_document("I: Hei."))
+    assert [(s.text, s.role) for s in whole] == [("I: Hei.", "informant")]
 
 
 def test_twenty_thousand_word_single_turn():
