@@ -90,9 +90,16 @@ def register(app: typer.Typer) -> None:
             from nokoding.ingest import DEFAULT_INFORMANT_LABELS
 
             informant_labels = [*DEFAULT_INFORMANT_LABELS, *informant]
-        result = read_many(
-            files, format=format.value, interviewer=interviewer or None, informant_labels=informant_labels
-        )
+        import warnings
+
+        from nokoding.ingest import TranscriptWarning
+
+        with warnings.catch_warnings():
+            # the same notes are in Document.warnings and are printed once, below
+            warnings.simplefilter("ignore", TranscriptWarning)
+            result = read_many(
+                files, format=format.value, interviewer=interviewer or None, informant_labels=informant_labels
+            )
         for line in result.skipped_reasons():
             typer.echo(f"nokoding segment: skipped {line}", err=True)
         roles = ROLES if all_speakers else ("informant",)

@@ -16,7 +16,7 @@ text (what became turn words) for signs of speaker labels that the rules of
 Each finding becomes a note in ``Document.warnings`` naming the lines and what to pass
 (``interviewer=`` / ``--interviewer LABEL`` of ``nokoding tag`` and ``nokoding segment``,
 which also makes that label a speaker label, and ``informant_labels=`` / ``--informant
-LABEL`` of ``nokoding segment``). :func:`explain` builds the report that
+LABEL`` of ``nokoding segment`` and ``nokoding tag``). :func:`explain` builds the report that
 ``nokoding segment --explain FILE`` prints: the labels recognised, the turns of each
 speaker, unlabelled text and these notes.
 """
@@ -149,7 +149,7 @@ def unrecognised_label_notes(
 
     lines = _line_numbers(text, turns)
     advice = ("if it is a speaker label, pass it with --interviewer LABEL when it is the interviewer's, "
-              "or for an informant with --informant LABEL (nokoding segment; informant_labels= in Python)")
+              "or for an informant with --informant LABEL (nokoding segment and nokoding tag; informant_labels= in Python)")
     notes: list[str] = []
     short: dict[str, list[int]] = defaultdict(list)
     timed: dict[str, list[int]] = defaultdict(list)
@@ -169,15 +169,15 @@ def unrecognised_label_notes(
             colon[m.group(1).lower()].append(number)
     for label, numbers in short.items():
         if len(numbers) >= MIN_REPEATS:
-            notes.append(f"{where}: {_places(numbers)}: {label!r} stands alone on {len(numbers)} lines that "
+            notes.append(f"{where}: {_places(numbers)}: {label!r} stands alone on {len(numbers)} {unit}s that "
                          f"were read as speech; {advice}")
     for label, numbers in timed.items():
         if len(numbers) >= 2:
-            notes.append(f"{where}: {_places(numbers)}: lines open with {label!r} and a time but were read as "
+            notes.append(f"{where}: {_places(numbers)}: {unit}s open with {label!r} and a time but were read as "
                          f"speech; {advice}")
     for label, numbers in colon.items():
         if len(numbers) >= 2:
-            notes.append(f"{where}: {_places(numbers)}: lines open with '{label}:' but were read as speech; {advice}")
+            notes.append(f"{where}: {_places(numbers)}: {unit}s open with '{label}:' but were read as speech; {advice}")
     if not any(t.speaker for t in turns):
         # paragraphs first, then lines (one turn per line without a blank line between them)
         paragraph_ends = [(text.count("\n", 0, t.start) + 1, text[t.start : t.end].rstrip().endswith("?"))

@@ -196,6 +196,12 @@ def _read_file(path: Path, fmt: str | None, doc_id: str, rules: RoleRules, encod
         raise TranscriptError(path, "is a folder, not a file")
     if not path.exists():
         raise TranscriptError(path, "no such file")
+    if path.name.startswith("~$"):
+        raise TranscriptError(
+            path,
+            "not read: a Word lock file (Word writes it beside a document while it is open; it "
+            "holds no transcript); give the .docx document itself, whose name does not start with '~$'",
+        )
     if fmt is None and path.suffix.lower() in NOT_TRANSCRIPTS:
         raise TranscriptError(path, f"not read: {NOT_TRANSCRIPTS[path.suffix.lower()]}")
     fmt = fmt or detect_format(path)

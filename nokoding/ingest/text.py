@@ -22,7 +22,8 @@ Rules (labels and timestamps: :mod:`nokoding.ingest.labels`):
   opens only one line (a focus-group participant who speaks once) is a label too, with a
   note naming its line.
 * Line numbers (``1  I: ...``, ``2  IP: ...``) opening nearly every line, in increasing
-  order, are left out of the text, with a note.
+  order, are left out of the text, with a note; a numbered line without a label goes on
+  with the same speaker in a turn of its own (no number falls inside a turn).
 * Teams' lines "Kari Hansen started transcription" / "... stopped transcription" are not
   speech: they are left out of the turns, with a note.
 
@@ -218,7 +219,9 @@ def parse_text(
                 continue
             current = open_turn(last_speaker, prefix.time)
             pending_time = None
-        elif current is None:
+        elif current is None or skip:
+            # a numbered line goes on in a turn of its own, so that no number is inside a turn
+            close()
             current = open_turn(last_speaker, pending_time)
             pending_time = None
         content_end = max(trailing_stamp_start(line), prefix.end)
