@@ -144,15 +144,21 @@ def parse_text(
                      "notice, not speech; left out of the turns")
     counts = Counter(matcher.candidate_name(line) for line in lines)
     names = frozenset(n for n, c in counts.items() if n is not None and c >= MIN_NAME_LABELS)
+    forced = dict(structure.labels) if structure is not None else {}
+    starts = [0]
+    for line in raw_lines:
+        starts.append(starts[-1] + len(line) + 1)
+    from_cells = {i for i, start in enumerate(starts[:-1]) if start in forced}  # speaker from a table cell
     prefixes = [matcher.match(line, names) for line in lines]
     established = {p.label for p in prefixes if p.label is not None}
     if len({label_key(label) for label in established}) >= 2:
         timed = sum(p.time is not None for p in prefixes if p.label is not None) * 2 > sum(
             p.label is not None for p in prefixes
         )
+        in_cells = {matcher.candidate_name(lines[i]) for i in from_cells}
         once = [
             n for n, c in counts.items()
-            if n is not None and c == 1 and _like_a_label_line(lines, n, matcher, timed)
+            if n is not None and c == 1 and n not in in_cells and _like_a_label_line(lines, n, matcher, timed)
         ]
         if once:
             names = names | frozenset(once)
@@ -162,7 +168,6 @@ def parse_text(
                          "line was read as a speaker label, because the file has other speaker labels; if it is "
                          "not a speaker, join the line to the turn before it")
     alone = _labels_alone(lines, matcher, names)
-    forced = dict(structure.labels) if structure is not None else {}
     resets = set(structure.resets) if structure is not None else set()
     skip_events = set(events)
 
