@@ -37,6 +37,7 @@ import dataclasses
 import re
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from nokoding.ingest.build import RawTurn, finish_document
 from nokoding.ingest.labels import (
     CUE_TIMING_LINE,
     MIN_NAME_LABELS,
+    NOT_NAMES,
     LabelMatcher,
     LinePrefix,
     label_key,
@@ -80,10 +82,15 @@ class TextStructure:
 _LINE_NUMBER = re.compile(r"[ \t]*(\d{1,5})(?:[ \t]+|$)")
 #: Teams' transcription events, which are not speech.
 _TRANSCRIPTION_EVENT = re.compile(
-    r"[ \t]*\S[^\n]{0,80}?[ \t]+(?:started|stopped|startet|stoppet|avsluttet)[ \t]+"
-    r"(?:transcription|transkripsjon(?:en)?|transkriberingen?)[ \t]*\.?[ \t]*",
-    re.IGNORECASE,
+    r"[ \t]*(?P<who>(?:[A-ZÆØÅÄÖÜÉ][^\s:]*[ \t]+){1,4})(?i:started|stopped|startet|stoppet|avsluttet)[ \t]+"
+    r"(?i:transcription|transkripsjon(?:en)?|transkriberingen?)[ \t]*\.?[ \t]*"
 )
+
+
+def _transcription_event(line: str) -> bool:
+    """A Teams notice "Kari Hansen started transcription" (a name, no label, nothing else)."""
+    m = _TRANSCRIPTION_EVENT.fullmatch(line)
+    return m is not None and m.group("who").split()[0].lower() not in NOT_NAMES
 
 
 def _numbered_lines(lines: list[str]) -> list[int]:
@@ -137,7 +144,7 @@ def parse_text(
     added: list[str] = []
     if any(skips):
         added.append(f"{where}: the lines are numbered; the numbers at the start of the lines were left out of the text")
-    events = [i for i, line in enumerate(lines) if _TRANSCRIPTION_EVENT.fullmatch(line)]
+    events = [i for i, line in enumerate(lines) if _transcription_event(line)]
     if events:
         shown = "; ".join(f"{place(i + 1)}: {lines[i].strip()!r}" for i in events[:3])
         added.append(f"{where}: {shown}{' and more' if len(events) > 3 else ''}: a transcription start/stop "
@@ -261,7 +268,7 @@ def _like_a_label_line(lines: list[str], name: str, matcher: LabelMatcher, timed
     return False
 
 
-def _placer(lines: list[str], paragraphs: tuple[int, ...]):  # type: ignore[no-untyped-def]
+def _placer(lines: list[str], paragraphs: tuple[int, ...]) -> Callable[[int], str]:
     """A function giving "line N" for a 1-based line number, or "paragraph N" of the source."""
     if not paragraphs:
         return lambda n: f"line {n}"

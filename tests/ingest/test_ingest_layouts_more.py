@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nokoding import read, segment
+from nokoding import read
 from nokoding.cli import app
 from nokoding.ingest import TranscriptError, from_text
 
@@ -128,3 +128,10 @@ def test_segment_cli_prints_the_windows_1252_note_once(tmp_path: Path):
     result = CliRunner().invoke(app, ["segment", str(path)])
     assert result.exit_code == 0
     assert result.output.count("not valid UTF-8") == 1 and "TranscriptWarning" not in result.output
+
+
+def test_speech_about_a_transcription_is_kept():
+    doc = from_text("I: Hva skjedde?\nIP: Vi stoppet transkripsjonen.\nI: Hvorfor?\nIP: Ola Hansen\n"
+                    "stopped transcription, sa de.\n", format="txt")
+    assert doc.turn_text(doc.turns[1]) == "Vi stoppet transkripsjonen."
+    assert not any("start/stop" in w for w in doc.warnings)
