@@ -17,6 +17,9 @@ reads well when exported to a QDA program, and every offset in it is exact.
 Speakers come from voice tags (``<v Kari Nordmann>``), one per line when a cue holds
 several; when a cue has no voice tag, a leading "Name: " (as Zoom writes it) is taken as
 the speaker under the same rules as in text transcripts (:mod:`nokoding.ingest.labels`).
+In a file whose cues name their speakers, a cue without one goes on with the speaker of
+the cue before it (a turn split over several cues), with a note naming its line; one
+before any named cue keeps no speaker (role unknown), with a note too.
 """
 
 from __future__ import annotations
