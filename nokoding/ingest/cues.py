@@ -31,7 +31,7 @@ from pathlib import Path
 from nokoding.document import Cue, Document
 from nokoding.ingest.build import RawTurn, finish_document
 from nokoding.ingest.errors import TranscriptError
-from nokoding.ingest.labels import MIN_NAME_LABELS, format_time, matcher_for
+from nokoding.ingest.labels import MIN_NAME_LABELS, format_time, label_key, matcher_for
 from nokoding.ingest.normalize import normalize_text
 from nokoding.ingest.roles import RoleRules
 
@@ -74,11 +74,12 @@ def document_from_cues(
         raise TranscriptError(source, "no cue has any text")
     for p in pieces:
         p.text = " ".join(normalize_text(p.text).split())
-    _speakers_from_prefixes(pieces, rules)
+    where = str(source) if source is not None else "<text>"
+    notes = notes + _speakers_from_prefixes(pieces, rules, where)
     pieces = [p for p in pieces if p.text]
     if not pieces:
         raise TranscriptError(source, "no cue has any text")
-    notes = notes + _continue_unnamed(pieces, str(source) if source is not None else "<text>")
+    notes = notes + _continue_unnamed(pieces, where)
     overlaps = mark_overlaps(pieces)
     if any(overlaps):
         notes = notes + (
@@ -188,16 +189,37 @@ def _continue_unnamed(pieces: list[CuePiece], where: str) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules) -> None:
-    """Take "Name: words" as the speaker for pieces without a voice (in place)."""
+def _speakers_from_prefixes(pieces: list[CuePiece], rules: RoleRules, where: str = "<text>") -> tuple[str, ...]:
+    """Take "Name: words" as the speaker for pieces without a voice (in place).
+
+    A name must open :data:`~nokoding.ingest.labels.MIN_NAME_LABELS` cues, except in a file
+    where two or more labels already recur: there a capitalised name that opens one cue,
+    followed by a capitalised word, is a speaker too, and the returned note names its line.
+    """
     matcher = matcher_for(rules.role_words)
     unvoiced = [p for p in pieces if p.speaker is None]
     if not unvoiced:
-        return
+        return ()
     counts = Counter(matcher.candidate_name(p.text) for p in unvoiced)
     names = frozenset(n for n, c in counts.items() if n is not None and c >= MIN_NAME_LABELS)
+    established = {label_key(lab) for p in unvoiced if (lab := matcher.match(p.text, names).label) is not None}
+    once: list[CuePiece] = []
+    if len(established) >= 2:
+        for p in unvoiced:
+            name = matcher.candidate_name(p.text)
+            if name is not None and counts[name] == 1:
+                prefix = matcher.match(p.text, frozenset([name]))
+                words = p.text[prefix.end :].lstrip(" \t*_\"'«(")
+                if words[:1].isupper():
+                    names = names | {name}
+                    once.append(p)
     for p in unvoiced:
         prefix = matcher.match(p.text, names)
         if prefix.label is not None:
             p.speaker = prefix.label
             p.text = p.text[prefix.end :].strip()
+    if not once:
+        return ()
+    shown = ", ".join(f"line {p.line} ({p.speaker!r})" for p in once[:5]) + (" and more" if len(once) > 5 else "")
+    return (f"{where}, {shown}: a name that opens only one cue was read as a speaker label, because the file "
+            "has other speaker labels",)

@@ -135,3 +135,13 @@ def test_speech_about_a_transcription_is_kept():
                     "stopped transcription, sa de.\n", format="txt")
     assert doc.turn_text(doc.turns[1]) == "Vi stoppet transkripsjonen."
     assert not any("start/stop" in w for w in doc.warnings)
+
+
+def test_zoom_name_that_opens_one_cue_is_a_speaker_with_a_note():
+    cues = [("Moderator", "Hva tenker dere?"), ("Anne", "For mange mål."), ("Bjørn", "Enig. Helt enig."),
+            ("Anne", "Ja."), ("Moderator", "Hvorfor?")]
+    text = "WEBVTT\n\n" + "".join(f"{k}\n00:00:0{k}.000 --> 00:00:0{k}.900\n{who}: {words}\n\n"
+                                  for k, (who, words) in enumerate(cues, start=1))
+    doc = from_text(text)
+    assert ("Bjørn", "informant", "Enig. Helt enig.") in _turns(doc)
+    assert any("line 11 ('Bjørn')" in w for w in doc.warnings), doc.warnings
