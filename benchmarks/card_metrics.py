@@ -8,7 +8,7 @@ deviation of every headline metric in the model's ``metrics.json`` and ``README.
 report differs from the model's ``training_args.json``, so a card never quotes another
 recipe's figures.
 
-    python benchmarks/card_metrics.py                       # lora+desc → models/thesis-mrs
+    python benchmarks/card_metrics.py          # "logistic+desc · real+written" → models/thesis-mrs
     python benchmarks/card_metrics.py --report R.json --method lora+desc --model DIR
 """
 
@@ -77,8 +77,8 @@ def card_metrics(report: dict[str, Any], method: str, source: str | None = None)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks/results/thesis_mrs.json")
-    parser.add_argument("--method", default="lora+desc")
+    parser.add_argument("--report", type=Path, default=ROOT / "benchmarks/results/thesis_mrs_written/thesis_mrs.json")
+    parser.add_argument("--method", default="logistic+desc · real+written")
     parser.add_argument("--model", type=Path, default=ROOT / "models/thesis-mrs")
     args = parser.parse_args(argv)
 

@@ -234,10 +234,10 @@ def run_cv(
             must be among ``strategies``.
         progress: called with a one-line message after each fold.
         written: records of a written corpus for the same codebook (``code_id`` ``None`` =
-            no code). They are only ever training data: they are split into ``n_folds`` parts
-            per repeat (records sharing ``pair`` or ``group`` together); fold ``f`` trains on
-            the parts other than ``f`` and predicts part ``f``'s no-code segments for the
-            abstain figures only.
+            no code). They are only ever training data: every fold trains on all coded
+            statements; the statements without a code are split into ``n_folds`` parts per
+            repeat (records sharing ``pair`` or ``group`` together), fold ``f`` trains on the
+            parts other than ``f`` and predicts part ``f`` for the abstain figures only.
         written_corpus: the written corpus's name (method labels).
         training_sets: with ``written``, which training data to run for methods that can learn
             from it (:data:`WRITTEN_AWARE`): ``"real"``, ``"real+written"``, ``"written"``
@@ -314,8 +314,9 @@ def run_cv(
                 estimator = make_estimator(name, context)
                 train = [] if ts == "written" else [
                     records[i] for u in fold.train_units for i in units[u].record_indices]
-                if ts != "real":
-                    train += [w for i, w in enumerate(written) if written_fold[r][i] != fold.fold]
+                if ts != "real":  # every coded statement; the no-code ones of this fold's part are held out
+                    train += [w for i, w in enumerate(written)
+                              if w.get("code_id") or written_fold[r][i] != fold.fold]
                 held_out = [written[i]["text"] for i in no_code_idx if written_fold[r][i] == fold.fold]
                 t0 = time.perf_counter()
                 estimator.fit(train)

@@ -283,9 +283,10 @@ def cv_report(result: CVResult, *, command: str = "") -> tuple[dict[str, Any], F
             "codes_absent_from_training_folds": absent,
             **({"written_corpus": f"{result.written_corpus}: {len(result.written)} written statements "
                 f"({sum(1 for w in result.written if not w.get('code_id'))} without a code), training data only: "
-                "split into the same number of parts per repeat (minimal pairs together); fold f trains "
-                "on the parts other than f; no written statement is ever a test unit of the figures above; "
-                "part f's statements without a code are predicted for the abstain figures only"}
+                "every fold trains on all coded statements; the statements without a code are split into "
+                "the same number of parts per repeat, fold f trains on the parts other than f and predicts "
+                "part f for the abstain figures only; no written statement is ever a test unit of the "
+                "accuracy, κ, F1 or ECE figures"}
                if result.written else {}),
             "abstain_rule": "a method with a 'no code' outcome leaves a segment uncoded when P(no code) ≥ 0.5",
         },

@@ -109,10 +109,11 @@ class CodingClassifier:
         return np.stack([r.code_logits for r in self._raw(X)]) if len(X) else np.zeros((0, len(self.codebook)))
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
-        """Code probabilities ``float64[n, n_codes]`` (sigmoid; multi-label, rows need not sum to 1)."""
-        from nokoding.inference.probabilities import code_probabilities
-
-        return code_probabilities(self.decision_function(X))
+        """Code probabilities ``float64[n, n_codes]``, as the fitted model defines them (sigmoid per code,
+        multi-label, for the default heads; a softmax over the codes and "no code" for ``head_fit="logistic"``)."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this CodingClassifier is not fitted yet; call fit() first")
+        return np.asarray(self.model_.code_probabilities(self.decision_function(X)), dtype=np.float64)
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """The most probable code id per text, ``str[n]``."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORT = ROOT / "benchmarks/results/thesis_mrs.json"
+REPORT = ROOT / "benchmarks/results/thesis_mrs_written/thesis_mrs.json"
 MODEL = ROOT / "models/thesis-mrs"
-METHOD = "lora+desc"
+METHOD = "logistic+desc · real+written"
 
 
 def _card_metrics_module():
@@ -30,7 +30,7 @@ def report():
 def test_model_card_quotes_the_committed_report(report):
     cm = _card_metrics_module()
     metrics = json.loads((MODEL / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics == cm.card_metrics(report, METHOD)
+    assert metrics == cm.card_metrics(report, METHOD, str(REPORT.relative_to(ROOT).with_suffix(".md")))
     card = (MODEL / "README.md").read_text(encoding="utf-8")
     assert f"| code.top3_accuracy | {metrics['code.top3_accuracy']:.3f} |" in card
 
@@ -39,6 +39,9 @@ def test_shipped_model_was_trained_with_the_evaluated_recipe(report):
     cm = _card_metrics_module()
     args = json.loads((MODEL / "training_args.json").read_text(encoding="utf-8"))
     assert cm.recipe_mismatches(report["methods"][METHOD]["params"], args) == []
+    # the evaluated row trained on the written corpus the model saw, with the same weight
+    assert report["methods"][METHOD]["training"] == "real+written"
+    assert args["written"] == report["protocol"]["written_corpus"].split(":")[0]
 
 
 def test_readme_headline_row_matches_the_report(report):
@@ -53,5 +56,5 @@ def test_readme_headline_row_matches_the_report(report):
 
 
 def test_card_metrics_refuses_an_unknown_method(report):
-    with pytest.raises(KeyError, match="lora"):
+    with pytest.raises(KeyError, match="logistic"):
         _card_metrics_module().card_metrics(report, "no-such-method")
