@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         written_weight: float = typer.Option(1.0, "--written-weight", min=0.0,
                                              help="Weight of each written statement in training (real quotes: 1)."),
         training_set: list[str] = typer.Option(
-            [], "--training-set", help="With --written: only these training sets (real, real+written, written; repeatable)."),
+            [], "--training-set",
+            help="With --written: only these training sets (real, real+written, written; repeatable)."),
         logistic_c: float | None = typer.Option(None, "--logistic-c", min=1e-6,
                                                 help="Inverse regularisation of the logistic methods."),
         out: Path = typer.Option(Path("evaluation"), "--out", "-o", help="Report folder (created)."),

@@ -200,8 +200,9 @@ def load(name_or_path: str | os.PathLike[str] = "thesis_mrs") -> datasets.Datase
     """A corpus as a :class:`datasets.Dataset` whose label features follow the codebook.
 
     Columns: ``id`` (str), ``text`` (str), ``code`` (ClassLabel over ``Codebook.code_ids``;
-    -1 for a segment with no code), ``category`` (ClassLabel over ``Codebook.category_ids``; -1 likewise), ``sentiment`` (ClassLabel
-    over ``Codebook.sentiment_labels``; -1 where a record has none), ``group`` (str),
+    -1 for a segment with no code), ``category`` (ClassLabel over ``Codebook.category_ids``;
+    -1 likewise), ``sentiment`` (ClassLabel over ``Codebook.sentiment_labels``; -1 where a
+    record has none), ``group`` (str),
     plus the string fields ``section``, ``speaker``, ``role`` where the corpus has them.
     The codebook is attached as ``dataset.info.description`` (its name) and can be read
     with :func:`load_codebook`.

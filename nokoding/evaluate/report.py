@@ -519,7 +519,8 @@ def _extra_sections(report: Mapping[str, Any]) -> list[str]:
         rows = []
         for n, a in abst.items():
             held = a["no_code_held_out"]
-            rows.append([n, f"{a['real_abstained']} / {a['real_units']} ({a['real_abstained'] / max(a['real_units'], 1):.1%})",
+            share = a["real_abstained"] / max(a["real_units"], 1)
+            rows.append([n, f"{a['real_abstained']} / {a['real_units']} ({share:.1%})",
                          f"{a['no_code_abstained']} / {held} ({a['no_code_abstained'] / held:.1%})" if held else "—"])
         lines += _table(["method", "real quotes wrongly left uncoded", "held-out written no-code segments "
                          "correctly left uncoded"], rows)

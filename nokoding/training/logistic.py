@@ -257,7 +257,8 @@ def _fit_heads(
     sentiment, Ts = None, 1.0
     rows = [i for i, s in enumerate(sentiment_labels) if s is not None]
     if rows:
-        Ws, bs, Ts, sdiag = _fit_head(X[rows], [[int(sentiment_labels[i])] for i in rows], w[rows], n_sentiments,  # type: ignore[arg-type]
+        sent_labels = [[int(sentiment_labels[i])] for i in rows]  # type: ignore[arg-type]
+        Ws, bs, Ts, sdiag = _fit_head(X[rows], sent_labels, w[rows], n_sentiments,
                                       C=C, seed=seed, balanced=balanced, calibrate=cal[rows],
                                       folds=calibration_folds)
         sentiment = LinearMap(Ws, bs, np.zeros(X.shape[1]))
