@@ -421,6 +421,7 @@ class TunedEncoder:
             (tmp / TUNING_RECORD).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             folder.mkdir(parents=True, exist_ok=True)
             for item in sorted(tmp.iterdir()):
+                os.chmod(item, 0o644)  # the temporary folder is private; the files are not
                 os.replace(item, folder / item.name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
