@@ -45,7 +45,10 @@ def _scores(model: Any, texts: list[str], runtime: str) -> dict[str, np.ndarray]
     from nokoding.inference import predict
     from nokoding.inference.probabilities import prediction_probabilities
 
-    code_p, sent_p = prediction_probabilities(list(predict(model, texts, device="cpu", runtime=runtime)))
+    preds = list(predict(model, texts, device="cpu", runtime=runtime))
+    code_p, sent_p = prediction_probabilities(preds)
+    if preds and hasattr(model, "code_probabilities"):  # the model's own form (softmax with "no code")
+        code_p = model.code_probabilities(np.stack([p.code_logits for p in preds]))
     return {"code": code_p, "category": model.category_probabilities(code_p), "sentiment": sent_p}
 
 
