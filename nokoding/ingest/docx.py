@@ -283,24 +283,24 @@ def _read_table(tbl: Any, blocks: list[_Block], matcher: Any) -> None:
             blocks.extend(_Block(c) for c in cells)
 
 
-def _rows(tbl: Any) -> list[Any]:
+def _children(el: Any, tag: str) -> list[Any]:
+    """``el``'s children with ``tag`` (``w:tr`` rows, ``w:tc`` cells), looking through content
+    controls and custom XML wrappers."""
     out = []
-    for child in tbl:
-        if child.tag == _W + "tr":
+    for child in el:
+        if child.tag == _W + tag:
             out.append(child)
         elif child.tag in (_W + "sdt", _W + "customXml", _W + "sdtContent"):
-            out += _rows(child)
+            out += _children(child, tag)
     return out
+
+
+def _rows(tbl: Any) -> list[Any]:
+    return _children(tbl, "tr")
 
 
 def _cells(tr: Any) -> list[Any]:
-    out = []
-    for child in tr:
-        if child.tag == _W + "tc":
-            out.append(child)
-        elif child.tag in (_W + "sdt", _W + "customXml", _W + "sdtContent"):
-            out += _cells(child)
-    return out
+    return _children(tr, "tc")
 
 
 def _split_row(cells: list[str]) -> tuple[str | None, list[str]]:
