@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
+
+from nokoding import __version__
 from nokoding.codebook import Codebook
 from nokoding.model.config import ModelConfig
 
@@ -48,6 +51,72 @@ def _sentiment_line(config: ModelConfig) -> str:
     return f"- Sentiment head: {config.sentiment_head} (softmax over {', '.join(config.sentiment_labels)})."
 
 
+#: Hugging Face ids of the weights behind nokoding's built-in backbone names.
+_BASE_MODELS = {
+    "me5-small": "intfloat/multilingual-e5-small",
+    "me5-small-coding": "intfloat/multilingual-e5-small",
+    "nb-bert-base": "NbAiLab/nb-bert-base",
+}
+
+#: Metrics shown in the card's ``model-index`` (Hugging Face's results block), in this order.
+_INDEX_METRICS = (
+    ("category.accuracy", "accuracy", "category accuracy"),
+    ("category.cohen_kappa", "cohen_kappa", "category Cohen's kappa"),
+    ("code.accuracy", "accuracy", "code top-1 accuracy"),
+    ("code.top3_accuracy", "accuracy", "code top-3 accuracy"),
+    ("sentiment.macro_f1", "f1", "sentiment macro-F1"),
+    ("category.ece", "ece", "category expected calibration error"),
+)
+
+
+def _base_model(backbone_name: str) -> str | None:
+    if backbone_name in _BASE_MODELS:
+        return _BASE_MODELS[backbone_name]
+    parts = backbone_name.split("/")
+    return backbone_name if len(parts) == 2 and all(parts) and not backbone_name.startswith(".") else None
+
+
+def _datasets(data_summary: Mapping[str, Any]) -> list[str]:
+    source = str(data_summary.get("source") or "")
+    names = [part.strip().removeprefix("written ").strip() for part in source.split("+")]
+    return [name for name in names if name and "/" not in name and " " not in name]
+
+
+def _front_matter(config: ModelConfig, codebook: Codebook, data_summary: Mapping[str, Any],
+                  metrics: Mapping[str, Any]) -> list[str]:
+    """Hugging Face model-card metadata (YAML between ``---`` lines) for the hub and its search."""
+    meta: dict[str, Any] = {
+        "language": ["no", "nb", "nn"],
+        "license": "mit",
+        "library_name": "nokoding",
+        "pipeline_tag": "text-classification",
+        "tags": ["nokoding", "qualitative-coding", "interview-transcripts", "text-classification",
+                 f"codebook-{codebook.name}"],
+    }
+    base = _base_model(config.backbone_name)
+    if base:
+        meta["base_model"] = base
+    datasets = _datasets(data_summary)
+    if datasets:
+        meta["datasets"] = datasets
+    flat = dict(_flatten(metrics))
+    found = [(key, kind, name) for key, kind, name in _INDEX_METRICS if isinstance(flat.get(key), (int, float))]
+    if found:
+        meta["metrics"] = sorted({kind for _, kind, _ in found})
+        suffix = " (cross-validated)" if "fold" in str(flat.get("protocol") or "") else ""
+        meta["model-index"] = [{
+            "name": f"nokoding-{codebook.name}",
+            "results": [{
+                "task": {"type": "text-classification", "name": "Qualitative coding (codebook codes)"},
+                "dataset": {"type": codebook.name, "name": codebook.title or codebook.name},
+                "metrics": [{"type": kind, "name": name + suffix, "value": round(float(flat[key]), 4)}
+                            for key, kind, name in found],
+            }],
+        }]
+    text = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=10_000)
+    return ["---", *text.rstrip("\n").splitlines(), "---", ""]
+
+
 def render_model_card(
     config: ModelConfig,
     codebook: Codebook,
@@ -68,6 +137,7 @@ def render_model_card(
         figures: image paths relative to the model folder, shown under "Figures".
     """
     lines = [
+        *_front_matter(config, codebook, data_summary, metrics),
         f"# nokoding coding model — codebook `{codebook.name}`",
         "",
         "Suggests codebook codes (category / subcategory) and a sentiment label for interview "
@@ -84,7 +154,8 @@ def render_model_card(
         + ".",
         _code_head_line(config),
         _sentiment_line(config),
-        f"- Written by nokoding {config.nokoding_version}.",
+        f"- Written by nokoding {config.nokoding_version}"
+        + (f"; card refreshed by nokoding {__version__}." if config.nokoding_version != __version__ else "."),
         "",
         "## Codebook",
         "",

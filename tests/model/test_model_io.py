@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from nokoding.inference import reference_predict
 from nokoding.model import ModelLoadError, load_model, update_metrics
@@ -139,6 +140,36 @@ def test_update_metrics_fills_the_model_card(tmp_path, tiny_encoders, records, c
     card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
     assert "| category.accuracy | 0.812 |" in card
     assert json.loads((tmp_path / "m" / "metrics.json").read_text())["n_units"] == 16
+
+
+def _front_matter(card: str) -> dict:
+    assert card.startswith("---\n"), "a Hugging Face model card opens with its metadata block"
+    head, _, _ = card[4:].partition("\n---\n")
+    return yaml.safe_load(head)
+
+
+def test_model_card_carries_hugging_face_metadata(tmp_path, tiny_encoders, records, codebook):
+    _train(tiny_encoders["wordpiece"], records, codebook, "frozen", tmp_path / "m")
+    meta = _front_matter((tmp_path / "m" / "README.md").read_text(encoding="utf-8"))
+    assert meta["language"] == ["no", "nb", "nn"] and meta["license"] == "mit"
+    assert meta["library_name"] == "nokoding" and "model-index" not in meta  # nothing measured yet
+    update_metrics(tmp_path / "m", {"protocol": "5-fold CV", "category": {"accuracy": 0.8125},
+                                    "sentiment": {"macro_f1": 0.5}})
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    meta = _front_matter(card)
+    results = meta["model-index"][0]["results"][0]["metrics"]
+    assert [(m["type"], m["value"]) for m in results] == [("accuracy", 0.8125), ("f1", 0.5)]
+    assert "cross-validated" in results[0]["name"]
+    assert card.count("# nokoding coding model") == 1
+
+
+def test_shipped_model_card_names_its_base_model_and_data():
+    card = (Path(__file__).resolve().parents[2] / "models" / "thesis-mrs" / "README.md").read_text(encoding="utf-8")
+    meta = _front_matter(card)
+    assert meta["base_model"] == "intfloat/multilingual-e5-small"
+    assert meta["datasets"] == ["thesis_mrs", "thesis_mrs_written"]
+    assert {m["name"] for m in meta["model-index"][0]["results"][0]["metrics"]} >= {
+        "category accuracy (cross-validated)", "code top-3 accuracy (cross-validated)"}
 
 
 def test_reloaded_model_keeps_eval_mode_outputs_deterministic(tmp_path, tiny_encoders, records, codebook):
