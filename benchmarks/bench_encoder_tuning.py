@@ -199,10 +199,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: Hugging Face metadata block that opens the adapters' model card.
+CARD_METADATA = """---
+language:
+- 'no'
+- nb
+- nn
+license: mit
+library_name: peft
+base_model: intfloat/multilingual-e5-small
+pipeline_tag: sentence-similarity
+tags:
+- nokoding
+- qualitative-coding
+- lora
+- supervised-contrastive
+datasets:
+- new_codebooks
+- thesis_mrs_written
+---
+"""
+
+
 def write_card(folder: Path, result: dict[str, Any], tuning: list[Any]) -> None:
     """The model card ``README.md`` of the shipped adapters, with the leave-one-study-out figures."""
     recipe = result["recipe"]
     lines = [
+        *CARD_METADATA.splitlines(),
+        "",
         "# me5-small-coding: multilingual-e5-small tuned to separate coding themes",
         "",
         "LoRA adapters over `me5-small` (intfloat/multilingual-e5-small, MIT, as converted by nokoding from the",
