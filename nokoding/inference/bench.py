@@ -35,13 +35,27 @@ Texts (:func:`generate_segments`): deterministic Norwegian word sequences, 95 % 
 segments of 3–100 words (log-normal, median 25 words, like the thesis's quotes) and 5 %
 long speaker turns of 300–1,500 words (uniform).
 
-Fairness: every mode runs on exactly the same slices of that stream, interleaved round by
-round (the order of modes rotates each round), so load from other processes hits all modes
-alike; a round starts only while the time budget allows, so the run length is bounded.
-The engine sorts and batches only within the slice it is given (in real use it sorts
-chunks of 2,048 texts on CPU), so very small slices understate it: on CPU a slice is 128
-segments (4 baseline batches); 32-segment slices cost the engine about a third more time
-on the same texts (measured on 96 me5-small-shape segments: 8.2 s against 6.1 s).
+Fairness: every mode runs on the same whole input, once per pass, and the modes take turns
+round by round (the order of modes rotates each round), so load from other processes hits
+all modes alike. The rounds keep each mode's batching of the *whole* input
+(:func:`nokoding.inference.peers.benchmark_rounds`): ``sorted`` and ``ort`` get consecutive
+slices of the whole input sorted by length (token count, which is at least as tight as
+``encode``'s character count; see :mod:`nokoding.inference.peers`) — so their batches of 32
+are those ``encode`` forms when it is handed all the texts at once —, the baseline consecutive slices
+in input order (its batches of 32 of the whole input). The engine gets the same
+length-sorted slices as the sorted peers. In real use it sorts and plans chunks of 2,048
+texts on CPU, which covers a benchmark input of this size whole; handed length-sorted
+slices, it plans the same batches except at a round's end, where its last batch may be
+short (at most one per round; the ``padded/real tokens`` column shows what it ran). A pass
+covers the whole input; another pass starts only when it would still end within the time
+budget, so every mode always measures every segment, equally often.
+
+Input size matters for the sorted peers: a batch of 32 that straddles the last long turns
+and the first short segments pads the short ones to the long length, and with few segments
+that one batch dominates. On the generated texts the peers' padded/real tokens are 1.98 for
+128 segments, 1.52 for 256, 1.12 for 512 and 1.07 for 2,000 (token-sorted), hence the
+default of 512 segments for the full CPU run; the quick run's 128 make the peers look weaker
+than on a realistic input.
 Each mode is warmed up first (the int8 quantisation, the ONNX exports and first CUDA calls are
 not timed; the report gives the warm-up seconds). The 1-minute load average is recorded at
 the start and the end; when other processes were using the CPUs the report says so, and its
@@ -58,9 +72,8 @@ for the mode's data type (:func:`nokoding.inference.cpu.peak_flops`: fp32 for th
 fp32 and onnx; bf16; int8 for int8, whose attention still runs in fp32).
 
 ``quick`` (``nokoding bench --quick``) measures the me5-small shape only, without the slow
-pipeline baseline, on 128 segments in rounds of 64 (two peer batches per round; smaller
-rounds would leave the peers' sorting nothing to sort): about a minute on 2 cores. Its
-ratios come from few segments; quote the full run's.
+pipeline baseline, on 128 segments in rounds of 64: about a minute on 2 cores. Its ratios
+come from few segments (see above); quote the full run's (512 segments, both shapes).
 """
 
 from __future__ import annotations
@@ -316,23 +329,26 @@ def run_benchmark(
     seed: int = 0,
     out_dir: str | os.PathLike[str] = "benchmarks/results",
     log: Callable[[str], None] = print,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark, print a table, write ``inference_<device>.json`` and ``.md``
     (``inference_<device>_quick.*`` for a ``quick`` run).
 
     Args:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        n_segments: upper bound on segments per mode (default: 2,000 CPU / 100,000 GPU;
-            ``quick``: 128 / 10,000). The time budget usually stops a CPU run earlier.
+        n_segments: the whole input: segments every mode runs per pass (default: 512 CPU /
+            100,000 GPU; ``quick``: 128 / 10,000).
         quick: a smoke run (module docstring): me5-small only, no baseline, small budgets.
         archs: subset of :data:`ARCHITECTURES` (default both; ``quick``: me5-small).
         modes: subset of :data:`PEERS` and ``fp32``, ``int8``, ``onnx``, ``bf16`` (default on
             CPU: baseline, sorted, fp32, int8, with the ``[onnx]`` extra ort and onnx, and
             bf16 on CPUs with bf16 matrix instructions; on GPU baseline, sorted, fp32, bf16;
             ``quick`` leaves out the baseline).
-        time_budget: seconds of timed work per architecture before no new round starts
-            (default 200 CPU / 120 GPU; quick 45 / 40).
-        slice_size: segments per round (default 128 CPU / 10,000 GPU; quick 64 / 2,500).
+        time_budget: seconds of timed work per architecture after which no further pass over
+            the input starts (the first always runs whole; default 200 CPU / 120 GPU; quick 45 / 40).
+        slice_size: segments per round, a multiple of 32 (default 128 CPU / 9,984 GPU; quick
+            64 / 2,496).
+        command: the command line that started the run, recorded in the report.
         compile: add a ``bf16+compile`` (GPU) or ``fp32+compile`` (CPU) mode.
         seed: text generator seed.
         out_dir: folder for the result files (created).
@@ -342,14 +358,15 @@ def run_benchmark(
         The result dictionary that was written as JSON.
 
     Raises:
-        ValueError: unknown architecture or mode, ``int8``/``onnx``/``ort`` on a GPU.
+        ValueError: unknown architecture or mode, ``int8``/``onnx``/``ort`` on a GPU, a
+            ``slice_size`` that is not a multiple of 32.
         ModuleNotFoundError: mode ``onnx`` or ``ort`` asked for without the ``[onnx]`` extra.
     """
     from transformers import AutoTokenizer
 
     from nokoding.atomic import atomic_write_text
     from nokoding.inference.onnx_runtime import check_onnx_available, onnx_available
-    from nokoding.inference.peers import OrtPeer, run_sorted, torch_forward
+    from nokoding.inference.peers import OrtPeer, benchmark_rounds, run_sorted, torch_forward
     from nokoding.inference.runtime import (
         CPU_RUNTIMES,
         configure_threads,
@@ -386,21 +403,26 @@ def run_benchmark(
         if m in ("onnx", "ort"):
             check_onnx_available()
     if n_segments is None:
-        n_segments = (10_000 if quick else 100_000) if gpu else (128 if quick else 2_000)
+        n_segments = (10_000 if quick else 100_000) if gpu else (128 if quick else 512)
     if time_budget is None:
         time_budget = (40.0 if quick else 120.0) if gpu else (45.0 if quick else 200.0)
     if slice_size is None:
-        slice_size = (2_500 if quick else 10_000) if gpu else (64 if quick else 128)
+        slice_size = (2_496 if quick else 9_984) if gpu else (64 if quick else 128)
     texts = generate_segments(n_segments, seed)
-    slices = [texts[i : i + slice_size] for i in range(0, len(texts), slice_size)]
+    if slice_size < 1 or slice_size % BASELINE_BATCH:
+        raise ValueError(f"slice_size must be a positive multiple of {BASELINE_BATCH}, got {slice_size}")
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = AutoTokenizer.from_pretrained(make_tiny_encoder(Path(tmp) / "tok", "wordpiece", vocab_size=BENCH_VOCAB_SIZE))
     tokenizer.model_max_length = BASELINE_TRUNCATION  # as NB-BERT's and E5's tokenizers say
-    n_words = sum(len(t.split()) for t in texts[:2000])
-    n_pieces = sum(len(x) for x in tokenizer(texts[:2000], add_special_tokens=False, verbose=False)["input_ids"])
+    # the peers' whole-input order, by token count (nokoding.inference.peers); not timed
+    n_tokens = [len(x) for x in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+    input_rounds, sorted_rounds = benchmark_rounds(texts, slice_size, n_tokens)
+    n_words = sum(len(t.split()) for t in texts)
+    n_pieces = sum(n_tokens)
     result: dict[str, Any] = {
         "machine": machine_description(dev),
+        "command": command,
         "settings": {
             "n_segments_max": n_segments, "slice_size": slice_size, "time_budget_s": time_budget,
             "seed": seed, "modes": modes, "baseline_batch": BASELINE_BATCH,
@@ -428,11 +450,12 @@ def run_benchmark(
             if mode == "baseline":
                 return run_baseline(model, part, dev)
             if mode == "sorted":
-                return run_sorted(model, part, torch_forward(model, dev), model.flop_terms(), lambda: _sync(dev))
+                return run_sorted(model, part, torch_forward(model, dev), model.flop_terms(), lambda: _sync(dev),
+                                  presorted=True)
             if mode == "ort":
                 if ort_peer is None:
                     ort_peer = OrtPeer(model, threads)
-                return run_sorted(model, part, ort_peer.forward, model.flop_terms())
+                return run_sorted(model, part, ort_peer.forward, model.flop_terms(), presorted=True)
             runtime, _, extra = mode.partition("+")
             return run_engine(model, part, dev, runtime, compile=extra == "compile")
 
@@ -444,26 +467,25 @@ def run_benchmark(
             stats[m].warmup_seconds = time.perf_counter() - t
             log(f"  {arch} warm-up {m}: {stats[m].warmup_seconds:.1f} s")
         engine_flops = engine_padded = 0.0
-        start, last_round, rounds = time.perf_counter(), 0.0, 0
-        for r, part in enumerate(slices):
-            elapsed = time.perf_counter() - start
-            if r > 0 and elapsed + last_round > time_budget:
-                break
-            t_round = time.perf_counter()
-            order = modes[r % len(modes) :] + modes[: r % len(modes)]
-            took = {}
-            for m in order:
-                one = run(m, part)
-                stats[m].add(one)
-                took[m] = one.seconds
-            f, padded = _window_flops(model, part, dev)
-            engine_flops += f
-            engine_padded += padded
-            last_round = time.perf_counter() - t_round
-            rounds += 1
-            log(f"  {arch} round {rounds} ({len(part)} segments): "
-                + ", ".join(f"{m} {took[m]:.1f} s" for m in modes)
-                + f"; {time.perf_counter() - start:.0f} s of {time_budget:.0f}")
+        start, rounds, passes, pass_s = time.perf_counter(), 0, 0, 0.0
+        while passes == 0 or time.perf_counter() - start + pass_s <= time_budget:
+            t_pass = time.perf_counter()
+            passes += 1
+            for by_input, by_length in zip(input_rounds, sorted_rounds):
+                order = modes[rounds % len(modes) :] + modes[: rounds % len(modes)]
+                took = {}
+                for m in order:
+                    one = run(m, [texts[i] for i in (by_input if m == "baseline" else by_length)])
+                    stats[m].add(one)
+                    took[m] = one.seconds
+                f, padded = _window_flops(model, [texts[i] for i in by_length], dev)
+                engine_flops += f
+                engine_padded += padded
+                rounds += 1
+                log(f"  {arch} pass {passes} round {rounds} ({len(by_length)} segments): "
+                    + ", ".join(f"{m} {took[m]:.1f} s" for m in modes)
+                    + f"; {time.perf_counter() - start:.0f} s of {time_budget:.0f}")
+            pass_s = time.perf_counter() - t_pass
         for m in modes:
             if m not in PEERS:
                 stats[m].flops, stats[m].padded_tokens = engine_flops, int(engine_padded)
@@ -498,7 +520,8 @@ def run_benchmark(
         from nokoding.inference.runtime import default_max_batch_tokens
 
         budget = default_max_batch_tokens(model, dev, "bf16" if gpu else "fp32", model.max_length)
-        result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "engine_max_batch_tokens": budget,
+        result["architectures"][arch] = {"build_seconds": build_s, "rounds": rounds, "passes": passes,
+                                         "engine_max_batch_tokens": budget,
                                          "best_peer": best_name, "modes": rows}
         log(_markdown_table(arch, rows, gpu))
         del model
@@ -525,9 +548,10 @@ def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> st
     nan = float("nan")
     head = (
         "| mode | segments | seconds | segments/s | real tokens/s | × best peer (seg/s) | × best peer (seg/CPU-s) "
-        "| × baseline (seg/s) | padded/real tokens | GFLOP/s |" + (" MFU |" if gpu else " share of CPU peak |")
+        "| × best peer (tokens/s) | × baseline (seg/s) | padded/real tokens | GFLOP/s |"
+        + (" MFU |" if gpu else " share of CPU peak |")
     )
-    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     lines = [f"### {arch}", "", head, sep]
     for m, r in rows.items():
         pad = r["padded_tokens"] / r["real_tokens"] if r["real_tokens"] else nan
@@ -536,7 +560,7 @@ def _markdown_table(arch: str, rows: dict[str, dict[str, Any]], gpu: bool) -> st
         lines.append(
             f"| {name} | {r['segments']} | {r['seconds']:.1f} | {r['segments_per_s']:.2f} | {r['real_tokens_per_s']:.0f} | "
             f"{r.get('x_best_peer_segments_per_s', nan):.2f} | {r.get('x_best_peer_segments_per_cpu_s', nan):.2f} | "
-            f"{r.get('x_baseline_segments_per_s', nan):.2f} | {pad:.2f} | {r['achieved_gflops']:.1f} | {share} |"
+            f"{r.get('x_best_peer_tokens_per_s', nan):.2f} | {r.get('x_baseline_segments_per_s', nan):.2f} | {pad:.2f} | {r['achieved_gflops']:.1f} | {share} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -548,6 +572,7 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
     parts = [
         f"# Inference benchmark — {m['device']}",
         "",
+        *([f"Command: `{result['command']}`", ""] if result.get("command") else []),
         f"Machine: {m['cpu_model']} ({m['cpu_capability']}; flags {', '.join(cpu.get('flags', [])) or 'none of interest'}), "
         f"{m['cpus_available']} CPUs available at {cpu.get('clock_ghz') or float('nan'):.2f} GHz as reported "
         f"(nominal peak of all of them: fp32 {peak.get('fp32')}, bf16 {peak.get('bf16')}, int8 {peak.get('int8')} GFLOP/s), "
@@ -560,10 +585,16 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
         *(["**The machine was busy** (other processes used the CPUs during the run): wall-time ratios are "
            "unreliable; the seg/CPU-s ratios are steadier.", ""] if m.get("busy") else []),
         f"Texts: generated Norwegian segments (95 % 3–100 words, 5 % 300–1,500 words), seed {s['seed']}, "
-        f"{s['pieces_per_word']} WordPiece pieces per word; modes interleaved in rounds of {s['slice_size']} "
-        f"segments, time budget {s['time_budget_s']:.0f} s per architecture. Peers: `baseline` (pipeline-style), "
-        "`sorted` (sentence-transformers-style: length-sorted batches of 32) and `ort` (the sorted loop in a plain "
-        "ONNX Runtime fp32 session of the same model); ratios are to the best peer of the run (highest segments/s). "
+        f"{s['pieces_per_word']} WordPiece pieces per word; every mode runs the same {s['n_segments_max']} segments "
+        f"per pass, the modes taking turns in rounds of {s['slice_size']} segments; further passes only within "
+        f"{s['time_budget_s']:.0f} s per architecture. Peers: `baseline` (pipeline-style: batches of 32 in input "
+        "order), `sorted` (sentence-transformers-style: the whole input sorted by length — token count, at least as "
+        "tight as `encode`'s character count —, then batches of 32; each "
+        "round is a consecutive slice of that order, so its batches are the whole-input ones) and `ort` (the sorted "
+        "loop in a plain ONNX Runtime fp32 session of the same model). The engine gets the same length-sorted "
+        "slices and plans its own token-budget batches within each. Ratios are to the best peer of the run "
+        "(highest segments/s); the engine scores long turns whole in windows where the peers truncate them at "
+        "512 tokens, so its tokens/s ratio compares equal work per token. "
         "Share of CPU peak: useful FLOP/s ÷ the nominal peak of the torch threads' cores for the data type in "
         "brackets (`nokoding.inference.cpu`). Baseline: fixed batches of "
         f"{s['baseline_batch']} in input order, padded to the batch's longest, truncated at "
@@ -577,6 +608,8 @@ def _markdown(result: dict[str, Any], gpu: bool) -> str:
         parts.append(_markdown_table(arch, a["modes"], gpu))
         base = a["modes"].get("baseline")
         note = f"Best peer: {a.get('best_peer')}. " + f"Engine batches: at most {a['engine_max_batch_tokens']:,} padded tokens." if "engine_max_batch_tokens" in a else ""
+        if "passes" in a:
+            note += f" {a['passes']} pass(es) over the input, {a['rounds']} rounds."
         if base:
             note = f"Baseline truncated {base['truncated_segments']} of {base['segments']} segments. " + note
         warm = ", ".join(f"{m} {r['warmup_seconds']:.1f} s" for m, r in a["modes"].items() if "warmup_seconds" in r)

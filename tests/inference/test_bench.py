@@ -34,7 +34,7 @@ def test_run_benchmark_end_to_end_on_a_tiny_architecture(tmp_path, monkeypatch: 
     )
     lines: list[str] = []
     result = bench.run_benchmark(
-        device="cpu", n_segments=96, archs=["tiny"], time_budget=1e9, slice_size=48, out_dir=tmp_path, log=lines.append
+        device="cpu", n_segments=96, archs=["tiny"], time_budget=0, slice_size=32, out_dir=tmp_path, log=lines.append
     )
     written = json.loads((tmp_path / "inference_cpu.json").read_text(encoding="utf-8"))
     assert written["architectures"].keys() == {"tiny"}
@@ -61,7 +61,8 @@ def test_run_benchmark_end_to_end_on_a_tiny_architecture(tmp_path, monkeypatch: 
     assert rows["sorted"]["real_tokens"] == rows["baseline"]["real_tokens"] == rows["ort"]["real_tokens"]
     assert written["machine"]["cpu"]["flags"] == list(cpu_capabilities().flags)
     assert "load_average_1min_end" in written["machine"] and isinstance(written["machine"]["busy"], bool)
-    assert any(line.startswith("  tiny round 1") and "fp32" in line and "sorted" in line for line in lines)
+    assert any(line.startswith("  tiny pass 1 round 1") and "fp32" in line and "sorted" in line for line in lines)
+    assert written["architectures"]["tiny"]["passes"] == 1 and written["architectures"]["tiny"]["rounds"] == 3
     md = (tmp_path / "inference_cpu.md").read_text(encoding="utf-8")
     assert "| sorted (peer) |" in md and "| ort (peer) |" in md and "Best peer" in md
     assert "### tiny" in md and "| int8 |" in md and "| onnx |" in md and "torch" in md
