@@ -128,9 +128,9 @@ def test_cli_runtime_reaches_the_model_and_a_changed_runtime_redoes(tmp_path, co
         asked.append((device, runtime))
         return FakeSuggester(codebook, top_k)
 
-    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
-    monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
-    monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
+    monkeypatch.setattr(tag_module.run, "model_suggester", fake_suggester)
+    monkeypatch.setattr(tag_module.readers, "_default_reader", read_labelled_text)
+    monkeypatch.setattr(tag_module.run, "_default_segmenter", lambda roles: segment_turns)
     app = __import__("nokoding.cli", fromlist=["app"]).app
     args = ["tag", str(corpus), "--out", str(tmp_path / "out"), "--format", "csv"]
     for extra in (["--runtime", "int8", "--device", "cpu"], ["--runtime", "int8", "--device", "cpu"], ["--device", "cpu"]):
@@ -157,9 +157,9 @@ def test_default_and_explicit_default_runtime_are_one_run_and_the_summary_names_
         asked.append(runtime)
         return FakeSuggester(codebook, top_k)
 
-    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
-    monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
-    monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
+    monkeypatch.setattr(tag_module.run, "model_suggester", fake_suggester)
+    monkeypatch.setattr(tag_module.readers, "_default_reader", read_labelled_text)
+    monkeypatch.setattr(tag_module.run, "_default_segmenter", lambda roles: segment_turns)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     app = __import__("nokoding.cli", fromlist=["app"]).app
     out = tmp_path / "out"
@@ -217,10 +217,10 @@ def test_cli_exits_non_zero_after_finishing_the_rest(tmp_path, corpus, codebook,
     import nokoding.tagging as tag_module
 
     (corpus / "intervju_00_korrupt.txt").write_bytes(b"\xff\xfe\x00\x00")
-    monkeypatch.setattr(tag_module, "model_suggester",
+    monkeypatch.setattr(tag_module.run, "model_suggester",
                         lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
-    monkeypatch.setattr(tag_module, "_default_reader", read_labelled_text)
-    monkeypatch.setattr(tag_module, "_default_segmenter", lambda roles: segment_turns)
+    monkeypatch.setattr(tag_module.readers, "_default_reader", read_labelled_text)
+    monkeypatch.setattr(tag_module.run, "_default_segmenter", lambda roles: segment_turns)
     result = CliRunner().invoke(
         __import__("nokoding.cli", fromlist=["app"]).app,
         ["tag", str(corpus), "--out", str(tmp_path / "out"), "--format", "csv,qdpx", "--top-k", "2"],
@@ -340,7 +340,7 @@ def test_cli_roles_and_interviewer_labels(tmp_path, codebook):
 
     def run_cli(out, *extra):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(tag_module, "model_suggester",
+            mp.setattr(tag_module.run, "model_suggester",
                        lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
             result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / out), "--format", "csv",
                                               *extra])
@@ -367,7 +367,7 @@ def test_resume_follows_the_model_files_not_how_the_model_was_named(tmp_path, co
         calls.append(model)
         return FakeSuggester(codebook, top_k)
 
-    monkeypatch.setattr(tag_module, "model_suggester", fake_suggester)
+    monkeypatch.setattr(tag_module.run, "model_suggester", fake_suggester)
     model = tmp_path / "mymodel"
     model.mkdir()
     (model / "weights.bin").write_bytes(b"first training")

@@ -35,7 +35,7 @@ def _run_cli(tmp_path: Path, codebook: Codebook, out: str, *extra: str) -> tuple
     if not path.exists():
         path.write_text(TRANSCRIPT, encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tag_module, "model_suggester", lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
+        mp.setattr(tag_module.run, "model_suggester", lambda model, top_k, device, runtime: FakeSuggester(codebook, top_k))
         result = CliRunner().invoke(app, ["tag", str(path), "--out", str(tmp_path / out), "--format", "csv", *extra])
     return result.exit_code, result.output
 
